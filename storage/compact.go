@@ -32,7 +32,7 @@ func (s *Store) Compact(ctx context.Context, keep Retention) (compacted, deleted
 	if keep.MinAge > 0 {
 		var byAge int64
 		cutoff := time.Now().UTC().Add(-keep.MinAge)
-		if err := s.rdb.QueryRowContext(ctx, s.stmts.maxRevisionAt, s.d.timeArg(cutoff)).Scan(&byAge); err != nil {
+		if err := s.r.queryRow(ctx, s.stmts.maxRevisionAt, s.d.timeArg(cutoff)).Scan(&byAge); err != nil {
 			return 0, 0, fmt.Errorf("compact: find revisions older than %s: %w", keep.MinAge, s.d.translateErr(err))
 		}
 		target = min(target, byAge)
@@ -42,12 +42,12 @@ func (s *Store) Compact(ctx context.Context, keep Retention) (compacted, deleted
 	}
 	// Raise the compacted revision first: from now on reads below it fail,
 	// so nobody sees the partial state of the deletes below.
-	if _, err := s.wdb.ExecContext(ctx, s.stmts.setCompact, target, target); err != nil {
+	if _, err := s.w.exec(ctx, s.stmts.setCompact, target, target); err != nil {
 		return 0, 0, fmt.Errorf("compact to %d: %w", target, s.d.translateErr(err))
 	}
 	for lo := prev; lo < target; lo += compactBatch {
 		hi := min(lo+compactBatch, target)
-		res, err := s.wdb.ExecContext(ctx, s.stmts.compactRange, lo, hi, lo, hi)
+		res, err := s.w.exec(ctx, s.stmts.compactRange, lo, hi, lo, hi)
 		if err != nil {
 			return target, deleted, fmt.Errorf("compact revisions %d-%d: %w", lo+1, hi, s.d.translateErr(err))
 		}

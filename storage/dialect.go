@@ -23,12 +23,22 @@ type dialect struct {
 	// numbered rewrites ? placeholders to $1, $2, ... (PostgreSQL).
 	numbered bool
 
+	// beginSQL starts a write transaction.
+	beginSQL string
 	// lockSQL returns (revision, compact_revision) and holds the lock that
 	// orders writers until the transaction ends.
 	lockSQL string
-	// notify runs in a write transaction after its rows are in; on
-	// PostgreSQL it queues a NOTIFY that other stores LISTEN for.
-	notify func(ctx context.Context, tx *sql.Tx, payload string) error
+	// combine, when set, writes a group in one statement, including the
+	// notification that other stores LISTEN for (PostgreSQL).
+	combine func(g *groupWrite) statement
+	// pipeline, when set, sends a write transaction's steps in one round
+	// trip on the pinned connection (PostgreSQL).
+	pipeline func(ctx context.Context, c *sql.Conn, steps []step) error
+	// analyzeSQL, when set, refreshes the planner's statistics (see
+	// analyze.go).
+	analyzeSQL string
+	// prepare keeps prepared statements for the life of the store.
+	prepare bool
 	// schemaVersionSQL returns the highest applied goose version, or fails
 	// when the goose table does not exist (tableExistsSQL tells which).
 	tableExistsSQL string
@@ -57,20 +67,13 @@ const (
 	changesSinceResSQL = `SELECT ` + eventColumns + ` FROM revisions WHERE resource = ? AND revision > ? AND revision <= ? ORDER BY revision LIMIT ?`
 	changesSinceNSSQL  = `SELECT ` + eventColumns + ` FROM revisions WHERE resource = ? AND namespace = ? AND revision > ? AND revision <= ? ORDER BY revision LIMIT ?`
 
-	// The current page: meta is joined so that the page and the revision it
-	// is at come from one snapshot, also when the page is empty.
-	listSQL = `SELECT m.revision, o.namespace, o.name, o.revision, o.create_revision, o.value
-FROM meta m LEFT JOIN (
-  SELECT namespace, name, revision, create_revision, value FROM objects
-  WHERE resource = ? AND (namespace, name) > (?, ?)
-  ORDER BY namespace, name LIMIT ?) o ON 1 = 1
-ORDER BY o.namespace, o.name`
-	listNSSQL = `SELECT m.revision, o.namespace, o.name, o.revision, o.create_revision, o.value
-FROM meta m LEFT JOIN (
-  SELECT namespace, name, revision, create_revision, value FROM objects
-  WHERE resource = ? AND namespace = ? AND name > ?
-  ORDER BY name LIMIT ?) o ON 1 = 1
-ORDER BY o.namespace, o.name`
+	// The current page. The revision comes from the same statement, so
+	// page and revision are one snapshot; an empty page is read at a
+	// revision instead (see listCurrent).
+	listSQL = `SELECT (SELECT revision FROM meta WHERE id = 1), namespace, name, revision, create_revision, value
+FROM objects WHERE resource = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name LIMIT ?`
+	listNSSQL = `SELECT (SELECT revision FROM meta WHERE id = 1), namespace, name, revision, create_revision, value
+FROM objects WHERE resource = ? AND namespace = ? AND name > ? ORDER BY name LIMIT ?`
 
 	// A page as of a past revision: for each key, its newest row at or
 	// below the revision, unless that row is a delete.

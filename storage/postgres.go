@@ -32,13 +32,13 @@ func postgresDialect() *dialect {
 		numbered: true,
 		// The row lock on meta is held until commit: writers from every
 		// server commit one after the other, in revision order.
+		beginSQL:       "BEGIN",
 		lockSQL:        revisionSQL + ` FOR UPDATE`,
 		tableExistsSQL: `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = 'goose_db_version' AND schemaname = current_schema()`,
-		notify: func(ctx context.Context, tx *sql.Tx, payload string) error {
-			_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, payload)
-			return err
-		},
-		timeArg: func(t time.Time) any { return t.UTC() },
+		combine:        combinePostgres,
+		pipeline:       pipelinePostgres,
+		analyzeSQL:     "ANALYZE revisions, objects",
+		timeArg:        func(t time.Time) any { return t.UTC() },
 		scanTime: func(src any) (time.Time, error) {
 			t, ok := src.(time.Time)
 			if !ok {
@@ -61,6 +61,69 @@ func translatePostgresErr(err error) error {
 		}
 	}
 	return err
+}
+
+// combinePostgres writes a group in one statement of data-modifying CTEs
+// (they touch disjoint rows) that ends with the notification: one round
+// trip. The objects rows are copied from the new revisions rows, so each
+// value is parsed into JSONB once.
+func combinePostgres(g *groupWrite) statement {
+	var b strings.Builder
+	args := append([]any(nil), g.revisionArgs...)
+	b.WriteString("WITH w0 AS (" + insertRevisionsSQL + rows(g.revisionRows, 10) +
+		" RETURNING resource, namespace, name, revision, create_revision, value)")
+	if len(g.upsertRevs) > 0 {
+		b.WriteString(", w1 AS (INSERT INTO objects (resource, namespace, name, revision, create_revision, value)" +
+			" SELECT resource, namespace, name, revision, create_revision, value FROM w0 WHERE revision = ANY(?)" +
+			upsertObjectsTail + ")")
+		args = append(args, g.upsertRevs)
+	}
+	if len(g.deletes) > 0 {
+		b.WriteString(", w2 AS (" + deleteObjectsSQL + rows(len(g.deletes)/3, 3) + "))")
+		args = append(args, g.deletes...)
+	}
+	b.WriteString(", w3 AS (" + setRevisionSQL + ") SELECT pg_notify(?, ?)")
+	return statement{b.String(), append(args, g.rev, notifyChannel, g.payload)}
+}
+
+// pipelinePostgres sends the steps as one pgx batch: one round trip.
+// Statements in a pipeline still run one after the other, each with its
+// own snapshot, so a read after the revision lock sees every commit before
+// it.
+func pipelinePostgres(ctx context.Context, c *sql.Conn, steps []step) error {
+	return c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("unexpected driver connection %T", dc)
+		}
+		b := &pgx.Batch{}
+		for _, st := range steps {
+			b.Queue(st.sql, st.args...)
+		}
+		br := sc.Conn().SendBatch(ctx, b)
+		for _, st := range steps {
+			if st.scan == nil {
+				if _, err := br.Exec(); err != nil {
+					br.Close()
+					return err
+				}
+				continue
+			}
+			rows, err := br.Query()
+			if err == nil {
+				err = st.scan(rows)
+				rows.Close()
+				if err == nil {
+					err = rows.Err()
+				}
+			}
+			if err != nil {
+				br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	})
 }
 
 // pgTarget names the server of a pool config for errors: host:port and

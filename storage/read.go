@@ -13,7 +13,7 @@ import (
 func (s *Store) Get(ctx context.Context, key Key) (Object, error) {
 	obj := Object{Key: key}
 	var stored []byte
-	err := s.rdb.QueryRowContext(ctx, s.stmts.get, key.Resource, key.Namespace, key.Name).Scan(&obj.Revision, &obj.CreateRevision, &stored)
+	err := s.r.queryRow(ctx, s.stmts.get, key.Resource, key.Namespace, key.Name).Scan(&obj.Revision, &obj.CreateRevision, &stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Object{}, fmt.Errorf("get %s: %w", key, ErrNotFound)
 	}
@@ -36,7 +36,7 @@ func (s *Store) GetAt(ctx context.Context, key Key, rev int64) (Object, error) {
 		op     string
 		stored []byte
 	)
-	err := s.rdb.QueryRowContext(ctx, s.stmts.getAt, key.Resource, key.Namespace, key.Name, rev).Scan(&obj.Revision, &obj.CreateRevision, &op, &stored)
+	err := s.r.queryRow(ctx, s.stmts.getAt, key.Resource, key.Namespace, key.Name, rev).Scan(&obj.Revision, &obj.CreateRevision, &op, &stored)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Object{}, fmt.Errorf("get %s at revision %d: %w", key, rev, s.d.translateErr(err))
 	}
@@ -143,9 +143,9 @@ func (s *Store) listCurrent(ctx context.Context, opts ListOptions, after continu
 		err error
 	)
 	if opts.Namespace != "" {
-		rs, err = s.rdb.QueryContext(ctx, s.stmts.listNS, opts.Resource, opts.Namespace, after.Name, limit+1)
+		rs, err = s.r.query(ctx, s.stmts.listNS, opts.Resource, opts.Namespace, after.Name, limit+1)
 	} else {
-		rs, err = s.rdb.QueryContext(ctx, s.stmts.list, opts.Resource, after.Namespace, after.Name, limit+1)
+		rs, err = s.r.query(ctx, s.stmts.list, opts.Resource, after.Namespace, after.Name, limit+1)
 	}
 	if err != nil {
 		return ListResult{}, fmt.Errorf("list %s: %w", opts.Resource, s.d.translateErr(err))
@@ -154,17 +154,14 @@ func (s *Store) listCurrent(ctx context.Context, opts ListOptions, after continu
 	var res ListResult
 	for rs.Next() {
 		var (
-			ns, name    sql.NullString
-			rev, create sql.NullInt64
+			ns, name    string
+			rev, create int64
 			stored      []byte
 		)
 		if err := rs.Scan(&res.Revision, &ns, &name, &rev, &create, &stored); err != nil {
 			return ListResult{}, fmt.Errorf("list %s: %w", opts.Resource, s.d.translateErr(err))
 		}
-		if !name.Valid {
-			continue // the empty page: meta joined to nothing
-		}
-		obj, err := s.object(opts.Resource, ns.String, name.String, rev.Int64, create.Int64, stored)
+		obj, err := s.object(opts.Resource, ns, name, rev, create, stored)
 		if err != nil {
 			return ListResult{}, err
 		}
@@ -172,6 +169,16 @@ func (s *Store) listCurrent(ctx context.Context, opts ListOptions, after continu
 	}
 	if err := rs.Err(); err != nil {
 		return ListResult{}, fmt.Errorf("list %s: %w", opts.Resource, s.d.translateErr(err))
+	}
+	if len(res.Items) == 0 {
+		// No row carried the revision: read the page at the current
+		// revision, so that "empty" is exact for that revision.
+		cur, _, err := s.revisions(ctx)
+		if err != nil {
+			return ListResult{}, fmt.Errorf("list %s: %w", opts.Resource, err)
+		}
+		opts.Revision = cur
+		return s.listAt(ctx, opts, after, limit)
 	}
 	return res, nil
 }
@@ -183,9 +190,9 @@ func (s *Store) listAt(ctx context.Context, opts ListOptions, after continueToke
 		rev = opts.Revision
 	)
 	if opts.Namespace != "" {
-		rs, err = s.rdb.QueryContext(ctx, s.stmts.listAtNS, opts.Resource, opts.Namespace, after.Name, rev, rev, limit+1)
+		rs, err = s.r.query(ctx, s.stmts.listAtNS, opts.Resource, opts.Namespace, after.Name, rev, rev, limit+1)
 	} else {
-		rs, err = s.rdb.QueryContext(ctx, s.stmts.listAt, opts.Resource, after.Namespace, after.Name, rev, rev, limit+1)
+		rs, err = s.r.query(ctx, s.stmts.listAt, opts.Resource, after.Namespace, after.Name, rev, rev, limit+1)
 	}
 	if err != nil {
 		return ListResult{}, fmt.Errorf("list %s at revision %d: %w", opts.Resource, rev, s.d.translateErr(err))
@@ -228,7 +235,7 @@ func (s *Store) object(resource, ns, name string, rev, create int64, stored []by
 // History returns every change of one object still in the store (those
 // compaction kept), oldest first.
 func (s *Store) History(ctx context.Context, key Key) ([]Event, error) {
-	rs, err := s.rdb.QueryContext(ctx, s.stmts.history, key.Resource, key.Namespace, key.Name)
+	rs, err := s.r.query(ctx, s.stmts.history, key.Resource, key.Namespace, key.Name)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", key, s.d.translateErr(err))
 	}
@@ -247,11 +254,11 @@ func (s *Store) changes(ctx context.Context, opts WatchOptions, from, to int64, 
 	)
 	switch {
 	case opts.Resource != "" && opts.Namespace != "":
-		rs, err = s.rdb.QueryContext(ctx, s.stmts.changesSinceNS, opts.Resource, opts.Namespace, from, to, limit)
+		rs, err = s.r.query(ctx, s.stmts.changesSinceNS, opts.Resource, opts.Namespace, from, to, limit)
 	case opts.Resource != "":
-		rs, err = s.rdb.QueryContext(ctx, s.stmts.changesSinceRes, opts.Resource, from, to, limit)
+		rs, err = s.r.query(ctx, s.stmts.changesSinceRes, opts.Resource, from, to, limit)
 	default:
-		rs, err = s.rdb.QueryContext(ctx, s.stmts.changesSince, from, to, limit)
+		rs, err = s.r.query(ctx, s.stmts.changesSince, from, to, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read changes after revision %d: %w", from, s.d.translateErr(err))

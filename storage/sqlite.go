@@ -29,7 +29,9 @@ func sqliteDialect() *dialect {
 		schema: migrations.SQLite(),
 		// The write transaction is BEGIN IMMEDIATE: it holds the database
 		// write lock from its first statement.
+		beginSQL:       "BEGIN IMMEDIATE",
 		lockSQL:        revisionSQL,
+		prepare:        true,
 		tableExistsSQL: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'`,
 		timeArg:        func(t time.Time) any { return t.UTC().Format(sqliteTime) },
 		scanTime: func(src any) (time.Time, error) {
@@ -80,17 +82,18 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*Store, error) {
 			return nil, fmt.Errorf("open sqlite %s: directory: %w", path, err)
 		}
 	}
-	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(on)"
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(on)&_pragma=mmap_size(268435456)"
 	dsn := "file:" + path + "?" + pragmas
 	if query != "" {
 		dsn += "&" + query
 	}
-	wdb, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	wdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
+	// One connection for the write loop, one for compaction.
+	wdb.SetMaxOpenConns(2)
+	wdb.SetMaxIdleConns(2)
 	wdb.SetConnMaxLifetime(0)
 	rdb, err := sql.Open("sqlite", dsn)
 	if err != nil {

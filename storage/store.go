@@ -72,9 +72,13 @@ type Store struct {
 	cfg Config
 	d   *dialect
 	log *slog.Logger
-	// rdb serves reads; wdb runs the write transactions (on SQLite a
-	// single connection, on PostgreSQL the same pool as rdb).
-	rdb, wdb *sql.DB
+	// r serves reads; w serves compaction. wdb is the pool the write loop
+	// pins its connection from (pinned, pinnedConn): on SQLite a pool of
+	// two, on PostgreSQL the pool of r.
+	r, w       *conn
+	wdb        *sql.DB
+	pinned     *conn
+	pinnedConn *sql.Conn
 	// closeDB releases the databases and driver resources.
 	closeDB func()
 	// instance tells this store's notifications from other stores'.
@@ -90,6 +94,8 @@ type Store struct {
 	// listen, when set, runs until its context ends, waking the feed loop
 	// when another store commits (PostgreSQL LISTEN).
 	listen func(ctx context.Context)
+	// analyze refreshes planner statistics as the tables grow.
+	analyze analyzer
 	// wake asks the feed loop to read changes from the database now.
 	wake chan struct{}
 
@@ -144,9 +150,9 @@ func newStore(cfg Config, d *dialect, rdb, wdb *sql.DB, closeDB func()) *Store {
 		cfg:        cfg,
 		d:          d,
 		log:        cfg.Logger,
-		rdb:        rdb,
+		r:          newConn(rdb, d.prepare),
+		w:          newConn(wdb, d.prepare),
 		wdb:        wdb,
-		closeDB:    closeDB,
 		instance:   hex.EncodeToString(id),
 		tf:         cfg.Transformer,
 		writes:     make(chan *writeReq, cfg.MaxBatch),
@@ -155,6 +161,11 @@ func newStore(cfg Config, d *dialect, rdb, wdb *sql.DB, closeDB func()) *Store {
 	}
 	if s.tf == nil {
 		s.tf = identity{}
+	}
+	s.closeDB = func() {
+		s.r.close()
+		s.w.close()
+		closeDB()
 	}
 	r := d.rebind
 	s.stmts = statements{
@@ -177,6 +188,13 @@ func (s *Store) start(ctx context.Context) error {
 	s.wg.Add(2)
 	go s.writeLoop()
 	go s.feedLoop()
+	s.analyze.wake = make(chan struct{}, 1)
+	s.analyze.last.Store(rev)
+	if s.d.analyzeSQL != "" {
+		s.wg.Add(1)
+		go s.analyzeLoop()
+		s.analyze.grew(rev + analyzeMinGrowth) // a first round at start
+	}
 	if s.listen != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.listen(s.ctx) }()
@@ -209,7 +227,7 @@ func (s *Store) CompactRevision(ctx context.Context) (int64, error) {
 }
 
 func (s *Store) revisions(ctx context.Context) (rev, compact int64, err error) {
-	if err := s.rdb.QueryRowContext(ctx, s.stmts.revision).Scan(&rev, &compact); err != nil {
+	if err := s.r.queryRow(ctx, s.stmts.revision).Scan(&rev, &compact); err != nil {
 		return 0, 0, fmt.Errorf("read current revision: %w", s.d.translateErr(err))
 	}
 	return rev, compact, nil

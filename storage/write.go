@@ -3,9 +3,9 @@ package storage
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -99,6 +99,12 @@ func validJSONObject(v []byte) error {
 func (s *Store) writeLoop() {
 	defer s.wg.Done()
 	defer close(s.writerDone)
+	defer func() {
+		if s.pinned != nil {
+			s.pinned.close()
+			_ = s.pinnedConn.Close()
+		}
+	}()
 	batch := make([]*writeReq, 0, s.cfg.MaxBatch)
 	for {
 		select {
@@ -113,6 +119,9 @@ func (s *Store) writeLoop() {
 			}
 		case r := <-s.writes:
 			batch = append(batch[:0], r)
+			// Let the writers answered by the last group submit again,
+			// so that groups stay large under steady load.
+			runtime.Gosched()
 		more:
 			for len(batch) < s.cfg.MaxBatch {
 				select {
@@ -159,23 +168,35 @@ type keyState struct {
 }
 
 func (s *Store) commitGroup(ctx context.Context, batch []*writeReq) (results []writeResult, err error) {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", s.d.translateErr(err))
+	if _, err := s.writer(ctx); err != nil {
+		return nil, fmt.Errorf("connect: %w", s.d.translateErr(err))
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			_ = tx.Rollback()
+			if _, err := s.pinned.exec(context.Background(), "ROLLBACK"); err != nil {
+				s.dropWriter()
+			}
 		}
 	}()
+	// Begin, take the revision lock, then read the current state of every
+	// key: after the lock, so that no other writer can change them.
 	var base, compact int64
-	if err := tx.QueryRowContext(ctx, s.stmts.lock).Scan(&base, &compact); err != nil {
-		return nil, fmt.Errorf("lock revision: %w", s.d.translateErr(err))
-	}
-	states, order, err := s.loadStates(ctx, tx, batch)
+	states, order, statesQuery := s.statesOf(batch)
+	err = s.runSteps(ctx, []step{
+		{sql: s.d.beginSQL},
+		{sql: s.stmts.lock, scan: func(r rowScanner) error {
+			if !r.Next() {
+				return fmt.Errorf("the meta row is missing")
+			}
+			return r.Scan(&base, &compact)
+		}},
+		{sql: statesQuery.sql, args: statesQuery.args, scan: func(r rowScanner) error {
+			return scanStates(r, states)
+		}},
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock revision and read current objects: %w", s.d.translateErr(err))
 	}
 
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -230,32 +251,34 @@ func (s *Store) commitGroup(ctx context.Context, batch []*writeReq) (results []w
 	if len(events) == 0 {
 		return results, nil // nothing to write: every write failed its check
 	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(insertRevisionsSQL+rows(len(events), 10)), args...); err != nil {
-		return nil, fmt.Errorf("insert revisions %d-%d: %w", base+1, rev, s.d.translateErr(err))
+	g := groupWrite{revisionRows: len(events), revisionArgs: args, rev: rev, payload: fmt.Sprintf("%s:%d", s.instance, rev)}
+	g.objectWrites(states, order)
+	var parts []statement
+	if s.d.combine != nil {
+		parts = []statement{s.d.combine(&g)}
+	} else {
+		parts = g.statements()
 	}
-	if err := s.applyStates(ctx, tx, states, order); err != nil {
-		return nil, err
+	steps := make([]step, 0, len(parts)+1)
+	for _, p := range parts {
+		steps = append(steps, step{sql: s.d.rebind(p.sql), args: p.args})
 	}
-	if _, err := tx.ExecContext(ctx, s.stmts.setRevision, rev); err != nil {
-		return nil, fmt.Errorf("set revision %d: %w", rev, s.d.translateErr(err))
-	}
-	if s.d.notify != nil {
-		if err := s.d.notify(ctx, tx, fmt.Sprintf("%s:%d", s.instance, rev)); err != nil {
-			return nil, fmt.Errorf("notify revision %d: %w", rev, s.d.translateErr(err))
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit revisions %d-%d: %w", base+1, rev, s.d.translateErr(err))
+	if err := s.runSteps(ctx, append(steps, step{sql: "COMMIT"})); err != nil {
+		return nil, fmt.Errorf("write and commit revisions %d-%d: %w", base+1, rev, s.d.translateErr(err))
 	}
 	committed = true
 	if !s.hub.offer(base, events) {
 		s.wakeFeed()
 	}
+	if s.d.analyzeSQL != "" {
+		s.analyze.grew(rev)
+	}
 	return results, nil
 }
 
-// loadStates reads the current row of every key the group touches.
-func (s *Store) loadStates(ctx context.Context, tx *sql.Tx, batch []*writeReq) (map[Key]*keyState, []Key, error) {
+// statesOf returns a state per distinct key of the group, the keys in
+// order, and the query that reads their current rows.
+func (s *Store) statesOf(batch []*writeReq) (map[Key]*keyState, []Key, statement) {
 	states := make(map[Key]*keyState, len(batch))
 	order := make([]Key, 0, len(batch))
 	args := make([]any, 0, 3*len(batch))
@@ -266,50 +289,106 @@ func (s *Store) loadStates(ctx context.Context, tx *sql.Tx, batch []*writeReq) (
 			args = append(args, r.key.Resource, r.key.Namespace, r.key.Name)
 		}
 	}
-	rs, err := tx.QueryContext(ctx, s.d.rebind(selectStatesSQL+rows(len(order), 3)+")"), args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read current objects: %w", s.d.translateErr(err))
-	}
-	defer rs.Close()
-	for rs.Next() {
+	return states, order, statement{s.d.rebind(selectStatesSQL + rows(len(order), 3) + ")"), args}
+}
+
+func scanStates(r rowScanner, states map[Key]*keyState) error {
+	for r.Next() {
 		var k Key
 		st := keyState{exists: true}
-		if err := rs.Scan(&k.Resource, &k.Namespace, &k.Name, &st.rev, &st.createRev, &st.stored); err != nil {
-			return nil, nil, fmt.Errorf("read current objects: %w", s.d.translateErr(err))
+		if err := r.Scan(&k.Resource, &k.Namespace, &k.Name, &st.rev, &st.createRev, &st.stored); err != nil {
+			return err
 		}
 		if p, ok := states[k]; ok {
 			*p = st
 		}
 	}
-	if err := rs.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read current objects: %w", s.d.translateErr(err))
-	}
-	return states, order, nil
+	return nil
 }
 
-// applyStates writes the group's final state of each touched key to objects.
-func (s *Store) applyStates(ctx context.Context, tx *sql.Tx, states map[Key]*keyState, order []Key) error {
-	var up, del []any
+// statement is one statement with ? placeholders and its arguments.
+type statement struct {
+	sql  string
+	args []any
+}
+
+// groupWrite is what a group writes: its rows of revisions, and the
+// final state of each key it touched, for objects.
+type groupWrite struct {
+	revisionRows int
+	revisionArgs []any   // eventColumns, per row
+	upserts      []any   // resource, namespace, name, revision, create_revision, value per live key
+	upsertRevs   []int64 // the revision of each of those states
+	deletes      []any   // resource, namespace, name per deleted key
+	rev          int64   // the group's last revision
+	payload      string  // its notification, "instance:revision"
+}
+
+func (g *groupWrite) objectWrites(states map[Key]*keyState, order []Key) {
 	for _, k := range order {
 		st := states[k]
 		switch {
 		case !st.touched:
 		case st.exists:
-			up = append(up, k.Resource, k.Namespace, k.Name, st.rev, st.createRev, string(st.stored))
+			g.upserts = append(g.upserts, k.Resource, k.Namespace, k.Name, st.rev, st.createRev, string(st.stored))
+			g.upsertRevs = append(g.upsertRevs, st.rev)
 		default:
-			del = append(del, k.Resource, k.Namespace, k.Name)
+			g.deletes = append(g.deletes, k.Resource, k.Namespace, k.Name)
 		}
 	}
-	if len(up) > 0 {
-		q := s.d.rebind(upsertObjectsSQL + rows(len(up)/6, 6) + upsertObjectsTail)
-		if _, err := tx.ExecContext(ctx, q, up...); err != nil {
-			return fmt.Errorf("write objects: %w", s.d.translateErr(err))
-		}
+}
+
+// statements returns the group's writes as separate statements.
+func (g *groupWrite) statements() []statement {
+	out := []statement{{insertRevisionsSQL + rows(g.revisionRows, 10), g.revisionArgs}}
+	if len(g.upserts) > 0 {
+		out = append(out, statement{upsertObjectsSQL + rows(len(g.upsertRevs), 6) + upsertObjectsTail, g.upserts})
 	}
-	if len(del) > 0 {
-		q := s.d.rebind(deleteObjectsSQL + rows(len(del)/3, 3) + ")")
-		if _, err := tx.ExecContext(ctx, q, del...); err != nil {
-			return fmt.Errorf("delete objects: %w", s.d.translateErr(err))
+	if len(g.deletes) > 0 {
+		out = append(out, statement{deleteObjectsSQL + rows(len(g.deletes)/3, 3) + ")", g.deletes})
+	}
+	return append(out, statement{setRevisionSQL, []any{g.rev}})
+}
+
+// step is one statement of a write transaction; scan, when set, reads its
+// rows.
+type step struct {
+	sql  string
+	args []any
+	scan func(rowScanner) error
+}
+
+// rowScanner is what *sql.Rows and pgx.Rows have in common.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// runSteps runs steps in order on the pinned connection: pipelined in one
+// round trip when the dialect can, else one after the other.
+func (s *Store) runSteps(ctx context.Context, steps []step) error {
+	if s.d.pipeline != nil {
+		return s.d.pipeline(ctx, s.pinnedConn, steps)
+	}
+	for _, st := range steps {
+		if st.scan == nil {
+			if _, err := s.pinned.exec(ctx, st.sql, st.args...); err != nil {
+				return err
+			}
+			continue
+		}
+		rs, err := s.pinned.query(ctx, st.sql, st.args...)
+		if err != nil {
+			return err
+		}
+		err = st.scan(rs)
+		if err == nil {
+			err = rs.Err()
+		}
+		rs.Close()
+		if err != nil {
+			return err
 		}
 	}
 	return nil
