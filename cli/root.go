@@ -48,6 +48,7 @@ func NewRootCommand(logOut io.Writer) *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.AddCommand(newVersionCommand(opts))
+	cmd.AddCommand(newServerCommand(opts))
 	return cmd
 }
 

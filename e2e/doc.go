@@ -1,0 +1,5 @@
+// Package e2e holds end-to-end suites: they build the sqlkube binary, start
+// it as users do (with the real PostgreSQL, containerd or nftables where a
+// suite needs them) and drive it with the installed kubectl. Every process a
+// test starts, it stops.
+package e2e

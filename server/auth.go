@@ -1,0 +1,104 @@
+package server
+
+import (
+	"crypto/subtle"
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// user is an authenticated identity.
+type user struct {
+	name   string
+	groups []string
+}
+
+// Groups with meaning to the authorizer.
+const (
+	groupMasters  = "system:masters"
+	groupReadOnly = "sqlkube:read-only"
+)
+
+func (u user) in(group string) bool {
+	for _, g := range u.groups {
+		if g == group {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticator maps bearer tokens to users.
+type authenticator struct {
+	tokens map[string]user
+}
+
+// newAuthenticator knows the admin token (user "admin" in system:masters)
+// and the tokens of a kube-style static token file, if given: lines of
+// token,user,uid[,"group1,group2"].
+func newAuthenticator(adminToken, tokenFile string) (*authenticator, error) {
+	a := &authenticator{tokens: map[string]user{adminToken: {name: "admin", groups: []string{groupMasters, "system:authenticated"}}}}
+	if tokenFile == "" {
+		return a, nil
+	}
+	f, err := os.Open(tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("token auth file: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	r.Comment = '#'
+	records, err := r.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("token auth file %s: %w", tokenFile, err)
+	}
+	for i, rec := range records {
+		if len(rec) < 3 || rec[0] == "" || rec[1] == "" {
+			return nil, fmt.Errorf("token auth file %s, line %d: want token,user,uid[,groups]", tokenFile, i+1)
+		}
+		u := user{name: rec[1], groups: []string{"system:authenticated"}}
+		if len(rec) > 3 && rec[3] != "" {
+			for _, g := range strings.Split(rec[3], ",") {
+				u.groups = append(u.groups, strings.TrimSpace(g))
+			}
+		}
+		a.tokens[rec[0]] = u
+	}
+	return a, nil
+}
+
+// authenticate returns the user behind the request's bearer token.
+func (a *authenticator) authenticate(r *http.Request) (user, bool) {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return user{}, false
+	}
+	for t, u := range a.tokens {
+		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
+			return u, true
+		}
+	}
+	return user{}, false
+}
+
+// authorize decides whether u may do verb on the resource. Masters may do
+// anything; the read-only group may only read.
+func authorize(u user, verb string, gr schema.GroupResource, name string) error {
+	if u.in(groupMasters) {
+		return nil
+	}
+	switch verb {
+	case "get", "list", "watch":
+		if u.in(groupReadOnly) {
+			return nil
+		}
+	}
+	return apierrors.NewForbidden(gr, name, fmt.Errorf("user %q cannot %s %s", u.name, verb, gr.String()))
+}

@@ -1,0 +1,42 @@
+package server
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+)
+
+// codec decodes request bodies into typed objects and encodes responses.
+type codec struct {
+	scheme *runtime.Scheme
+	// strict reports unknown and duplicate fields as strict decoding
+	// errors (fieldValidation=Strict|Warn); lax ignores them.
+	strict, lax *json.Serializer
+	// proto decodes Kubernetes protobuf bodies, what client-go's typed
+	// clients send by default.
+	proto *protobuf.Serializer
+}
+
+func newCodec() (*codec, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		corev1.AddToScheme, appsv1.AddToScheme, coordinationv1.AddToScheme, discoveryv1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	return &codec{
+		scheme: s,
+		strict: json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{Yaml: false, Strict: true}),
+		lax:    json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{}),
+		proto:  protobuf.NewSerializer(s, s),
+	}, nil
+}

@@ -1,0 +1,412 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/sqlkube/sqlkube/server/registry"
+	"github.com/sqlkube/sqlkube/storage"
+)
+
+// request is one resource request, parsed and authenticated.
+type request struct {
+	ri   requestInfo
+	res  *registry.Resource
+	user user
+	r    *http.Request
+	w    http.ResponseWriter
+}
+
+func (q *request) key(name string) storage.Key {
+	return storage.Key{Resource: q.res.StorageResource(), Namespace: q.ri.namespace, Name: name}
+}
+
+func (q *request) dryRun() bool {
+	for _, v := range q.r.URL.Query()["dryRun"] {
+		if v == "All" {
+			return true
+		}
+	}
+	return false
+}
+
+// ctx carries the actor recorded in the store's history.
+func (q *request) ctx() context.Context {
+	return storage.WithActor(q.r.Context(), q.user.name)
+}
+
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
+	ri, ok := parseResourcePath(r.URL.Path)
+	if !ok {
+		writeStatus(w, notFoundPath())
+		return
+	}
+	res, ok := s.reg.Lookup(ri.group, ri.version, ri.resource)
+	if !ok || (ri.namespaceScopedRequest && !res.Namespaced) || (ri.subresource != "" && !res.HasSubresource(ri.subresource)) {
+		writeStatus(w, notFoundPath())
+		return
+	}
+	q := &request{ri: ri, res: res, user: u, r: r, w: w}
+	verb := verbOf(r, ri)
+	if err := authorize(u, verb, res.GVR().GroupResource(), ri.name); err != nil {
+		writeStatus(w, err)
+		return
+	}
+	var err error
+	if ri.subresource == "scale" {
+		if err := s.serveScale(q, verb); err != nil {
+			writeStatus(w, err)
+		}
+		return
+	}
+	switch verb {
+	case "get":
+		err = s.get(q)
+	case "list":
+		err = s.list(q)
+	case "watch":
+		err = s.watch(q)
+	case "create":
+		err = s.create(q)
+	case "update":
+		err = s.update(q)
+	case "patch":
+		err = s.patch(q)
+	case "delete":
+		err = s.delete(q)
+	case "deletecollection":
+		err = s.deleteCollection(q)
+	default:
+		err = apierrors.NewMethodNotSupported(res.GVR().GroupResource(), r.Method)
+	}
+	if err != nil {
+		writeStatus(w, err)
+	}
+}
+
+func verbOf(r *http.Request, ri requestInfo) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		w := r.URL.Query().Get("watch")
+		switch {
+		case w == "true" || w == "1":
+			return "watch"
+		case ri.name == "":
+			return "list"
+		}
+		return "get"
+	case http.MethodPost:
+		if ri.name == "" {
+			return "create"
+		}
+	case http.MethodPut:
+		if ri.name != "" {
+			return "update"
+		}
+	case http.MethodPatch:
+		if ri.name != "" {
+			return "patch"
+		}
+	case http.MethodDelete:
+		if ri.name == "" {
+			return "deletecollection"
+		}
+		return "delete"
+	}
+	return r.Method
+}
+
+// readBody reads the request body, refusing one over the size limit with
+// 413, like kube-apiserver.
+func (s *Server) readBody(q *request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(q.r.Body, s.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("read request body: %v", err))
+	}
+	if int64(len(body)) > s.cfg.MaxBodyBytes {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", s.cfg.MaxBodyBytes))
+	}
+	return body, nil
+}
+
+// decodeBody decodes a request body into the resource's type, checking
+// its kind and, as fieldValidation asks (Strict by default for kubectl),
+// refusing unknown fields.
+func (s *Server) decodeBody(q *request, body []byte) (runtime.Object, error) {
+	gvk := q.res.GVK()
+	if ct, _, _ := mime.ParseMediaType(q.r.Header.Get("Content-Type")); ct == runtime.ContentTypeProtobuf {
+		obj, got, err := s.codec.proto.Decode(body, &gvk, q.res.New())
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", gvk.Kind, err))
+		}
+		return obj, checkKind(got, gvk)
+	}
+	dec := s.codec.strict
+	// Without fieldValidation, unknown fields are a warning, as in
+	// Kubernetes since 1.27.
+	mode := q.r.URL.Query().Get("fieldValidation")
+	switch mode {
+	case "Ignore":
+		dec = s.codec.lax
+	case "":
+		mode = "Warn"
+	}
+	obj, got, err := dec.Decode(body, &gvk, q.res.New())
+	if err != nil {
+		if runtime.IsStrictDecodingError(err) {
+			if mode == "Warn" {
+				q.w.Header().Add("Warning", `299 - "`+strings.ReplaceAll(err.Error(), `"`, `'`)+`"`)
+				return s.decodeLax(q, body)
+			}
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		if runtime.IsNotRegisteredError(err) || runtime.IsMissingKind(err) {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the body is not a %s: %v", gvk.Kind, err))
+		}
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", gvk.Kind, err))
+	}
+	return obj, checkKind(got, gvk)
+}
+
+func checkKind(got *schema.GroupVersionKind, want schema.GroupVersionKind) error {
+	if got.Kind != want.Kind || got.GroupVersion() != want.GroupVersion() {
+		return apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s), or the kind (%s) is not %s",
+			got.GroupVersion(), want.GroupVersion(), got.Kind, want.Kind))
+	}
+	return nil
+}
+
+func (s *Server) decodeLax(q *request, body []byte) (runtime.Object, error) {
+	gvk := q.res.GVK()
+	obj, _, err := s.codec.lax.Decode(body, &gvk, q.res.New())
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	return obj, nil
+}
+
+// writeObject answers with obj as JSON.
+func (s *Server) writeObject(q *request, code int, obj runtime.Object) error {
+	if wantsTable(q.r) {
+		t, err := s.table(q.res, []runtime.Object{obj}, "")
+		if err != nil {
+			return err
+		}
+		writeJSON(q.w, code, t)
+		return nil
+	}
+	writeJSON(q.w, code, obj)
+	return nil
+}
+
+func (s *Server) get(q *request) error {
+	if q.ri.subresource == "log" {
+		return apierrors.NewBadRequest("pod logs are served by the node agent, and none serves this pod yet")
+	}
+	o, err := s.readAt(q, q.ri.name)
+	if err != nil {
+		return err
+	}
+	obj, err := s.decodeStored(q.res, o)
+	if err != nil {
+		return err
+	}
+	return s.writeObject(q, http.StatusOK, obj)
+}
+
+// readAt reads one object now, or at the resourceVersion asked for.
+func (s *Server) readAt(q *request, name string) (storage.Object, error) {
+	gr := q.res.GVR().GroupResource()
+	rv := q.r.URL.Query().Get("resourceVersion")
+	var (
+		o   storage.Object
+		err error
+	)
+	if rv != "" && rv != "0" && q.r.URL.Query().Get("resourceVersionMatch") == string(metav1.ResourceVersionMatchExact) {
+		n, perr := strconv.ParseInt(rv, 10, 64)
+		if perr != nil {
+			return o, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
+		}
+		o, err = s.store.GetAt(q.r.Context(), q.key(name), n)
+	} else {
+		o, err = s.store.Get(q.r.Context(), q.key(name))
+	}
+	if err != nil {
+		return o, storageError(err, gr, name)
+	}
+	return o, nil
+}
+
+func (s *Server) create(q *request) error {
+	body, err := s.readBody(q)
+	if err != nil {
+		return err
+	}
+	obj, err := s.decodeBody(q, body)
+	if err != nil {
+		return err
+	}
+	if err := prepareCreate(q.res, obj, q.ri.namespace); err != nil {
+		return err
+	}
+	acc, _ := meta.Accessor(obj)
+	if err := s.checkNamespace(q, acc.GetNamespace()); err != nil {
+		return err
+	}
+	if q.dryRun() {
+		return s.writeObject(q, http.StatusCreated, obj)
+	}
+	if err := s.beforeCreate(q, obj); err != nil {
+		return err
+	}
+	value, err := encodeForStorage(q.res, obj)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	o, err := s.store.Create(q.ctx(), q.key(acc.GetName()), value)
+	if err != nil {
+		if svc, ok := obj.(*corev1.Service); ok {
+			s.releaseService(context.WithoutCancel(q.ctx()), svc)
+		}
+		return storageError(err, q.res.GVR().GroupResource(), acc.GetName())
+	}
+	acc.SetResourceVersion(strconv.FormatInt(o.Revision, 10))
+	return s.writeObject(q, http.StatusCreated, obj)
+}
+
+// checkNamespace refuses writes into a namespace that does not exist or
+// is being deleted.
+func (s *Server) checkNamespace(q *request, ns string) error {
+	if !q.res.Namespaced {
+		return nil
+	}
+	o, err := s.store.Get(q.r.Context(), storage.Key{Resource: "namespaces", Name: ns})
+	if errors.Is(err, storage.ErrNotFound) {
+		return apierrors.NewNotFound(schemaNamespaces, ns)
+	}
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	if q.r.Method == http.MethodPost && strings.Contains(string(o.Value), `"deletionTimestamp"`) {
+		return apierrors.NewForbidden(q.res.GVR().GroupResource(), "",
+			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+	}
+	return nil
+}
+
+func (s *Server) update(q *request) error {
+	body, err := s.readBody(q)
+	if err != nil {
+		return err
+	}
+	obj, err := s.decodeBody(q, body)
+	if err != nil {
+		return err
+	}
+	acc, _ := meta.Accessor(obj)
+	if acc.GetName() != q.ri.name {
+		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", acc.GetName(), q.ri.name))
+	}
+	if q.res.Namespaced && acc.GetNamespace() != "" && acc.GetNamespace() != q.ri.namespace {
+		return apierrors.NewBadRequest(fmt.Sprintf("the namespace of the object (%s) does not match the namespace on the URL (%s)", acc.GetNamespace(), q.ri.namespace))
+	}
+	var expected int64
+	if rv := acc.GetResourceVersion(); rv != "" {
+		if expected, err = strconv.ParseInt(rv, 10, 64); err != nil {
+			return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
+		}
+	}
+	return s.replace(q, obj, expected)
+}
+
+// replace stores obj over the current object, at revision expected (0:
+// any), after the update rules; it answers the stored object.
+func (s *Server) replace(q *request, obj runtime.Object, expected int64) error {
+	gr := q.res.GVR().GroupResource()
+	cur, old, err := s.current(q)
+	if err != nil {
+		return err
+	}
+	if expected != 0 && expected != cur.Revision {
+		return apierrors.NewConflict(gr, q.ri.name, errors.New(conflictMessage))
+	}
+	if err := prepareUpdate(q.res, obj, old, q.ri.subresource == "status"); err != nil {
+		return err
+	}
+	acc, _ := meta.Accessor(obj)
+	if q.dryRun() {
+		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
+		return s.writeObject(q, http.StatusOK, obj)
+	}
+	value, err := encodeForStorage(q.res, obj)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	if oldValue, _ := encodeForStorage(q.res, old); jsonEqual(value, oldValue) {
+		// Nothing changed: like Kubernetes, no new revision.
+		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
+		return s.writeObject(q, http.StatusOK, obj)
+	}
+	o, err := s.store.Update(q.ctx(), q.key(q.ri.name), value, cur.Revision)
+	if err != nil {
+		return storageError(err, gr, q.ri.name)
+	}
+	acc.SetResourceVersion(strconv.FormatInt(o.Revision, 10))
+	return s.writeObject(q, http.StatusOK, obj)
+}
+
+// current reads the object the request names, stored and decoded.
+func (s *Server) current(q *request) (storage.Object, runtime.Object, error) {
+	cur, err := s.store.Get(q.r.Context(), q.key(q.ri.name))
+	if err != nil {
+		return cur, nil, storageError(err, q.res.GVR().GroupResource(), q.ri.name)
+	}
+	obj, err := s.decodeStored(q.res, cur)
+	if err != nil {
+		return cur, nil, apierrors.NewInternalError(err)
+	}
+	return cur, obj, nil
+}
+
+func (s *Server) delete(q *request) error {
+	gr := q.res.GVR().GroupResource()
+	cur, old, err := s.current(q)
+	if err != nil {
+		return err
+	}
+	if q.dryRun() {
+		return s.writeDeleted(q, old)
+	}
+	if _, err := s.store.Delete(q.ctx(), q.key(q.ri.name), cur.Revision); err != nil {
+		return storageError(err, gr, q.ri.name)
+	}
+	if svc, ok := old.(*corev1.Service); ok {
+		s.releaseService(context.WithoutCancel(q.ctx()), svc)
+	}
+	return s.writeDeleted(q, old)
+}
+
+// writeDeleted answers a delete like Kubernetes does for objects without
+// graceful deletion: a Status naming what was deleted.
+func (s *Server) writeDeleted(q *request, old runtime.Object) error {
+	acc, _ := meta.Accessor(old)
+	writeJSON(q.w, http.StatusOK, &metav1.Status{
+		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status:   metav1.StatusSuccess,
+		Details:  &metav1.StatusDetails{Name: acc.GetName(), Group: q.res.Group, Kind: q.res.Resource, UID: acc.GetUID()},
+	})
+	return nil
+}

@@ -1,0 +1,248 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/sqlkube/sqlkube/server/registry"
+	"github.com/sqlkube/sqlkube/storage"
+)
+
+var schemaNamespaces = schema.GroupResource{Resource: "namespaces"}
+
+// selector is a request's label and field selectors.
+type selector struct {
+	labels labels.Selector
+	fields fields.Selector
+}
+
+func parseSelector(q *request) (selector, error) {
+	v := q.r.URL.Query()
+	ls, err := labels.Parse(v.Get("labelSelector"))
+	if err != nil {
+		return selector{}, apierrors.NewBadRequest(fmt.Sprintf("invalid labelSelector: %v", err))
+	}
+	fs, err := fields.ParseSelector(v.Get("fieldSelector"))
+	if err != nil {
+		return selector{}, apierrors.NewBadRequest(fmt.Sprintf("invalid fieldSelector: %v", err))
+	}
+	for _, r := range fs.Requirements() {
+		if !fieldSupported(q.res, r.Field) {
+			return selector{}, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", r.Field))
+		}
+	}
+	return selector{labels: ls, fields: fs}, nil
+}
+
+func fieldSupported(res *registry.Resource, f string) bool {
+	if f == "metadata.name" || f == "metadata.namespace" {
+		return true
+	}
+	if res.Fields == nil {
+		return false
+	}
+	_, ok := res.Fields(res.New())[f]
+	return ok
+}
+
+func (sel selector) empty() bool { return sel.labels.Empty() && sel.fields.Empty() }
+
+func (sel selector) matches(res *registry.Resource, obj runtime.Object) bool {
+	if sel.empty() {
+		return true
+	}
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return false
+	}
+	if !sel.labels.Matches(labels.Set(acc.GetLabels())) {
+		return false
+	}
+	if sel.fields.Empty() {
+		return true
+	}
+	set := fields.Set{"metadata.name": acc.GetName(), "metadata.namespace": acc.GetNamespace()}
+	if res.Fields != nil {
+		for k, v := range res.Fields(obj) {
+			set[k] = v
+		}
+	}
+	return sel.fields.Matches(set)
+}
+
+// listOptions turns resourceVersion, resourceVersionMatch, limit and
+// continue into a store list.
+func listOptions(q *request) (storage.ListOptions, error) {
+	v := q.r.URL.Query()
+	opts := storage.ListOptions{Resource: q.res.StorageResource(), Namespace: q.ri.namespace, Continue: v.Get("continue")}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return opts, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q", l))
+		}
+		opts.Limit = n
+	}
+	rv, match := v.Get("resourceVersion"), v.Get("resourceVersionMatch")
+	if rv != "" && rv != "0" {
+		n, err := strconv.ParseInt(rv, 10, 64)
+		if err != nil {
+			return opts, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
+		}
+		if match == string(metav1.ResourceVersionMatchExact) {
+			opts.Revision = n
+		}
+	}
+	return opts, nil
+}
+
+// listObjects reads the objects the request selects, one page when it
+// has a limit, and the revision and continue token of that page.
+func (s *Server) listObjects(q *request) ([]runtime.Object, int64, string, error) {
+	sel, err := parseSelector(q)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	opts, err := listOptions(q)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	gr := q.res.GVR().GroupResource()
+	var (
+		out  []runtime.Object
+		rev  int64
+		cont string
+	)
+	limit := opts.Limit
+	for {
+		if limit > 0 {
+			opts.Limit = limit - len(out)
+		}
+		page, err := s.store.List(q.r.Context(), opts)
+		if err != nil {
+			return nil, 0, "", storageError(err, gr, "")
+		}
+		rev, cont = page.Revision, page.Continue
+		for _, o := range page.Items {
+			obj, err := s.decodeStored(q.res, o)
+			if err != nil {
+				return nil, 0, "", apierrors.NewInternalError(err)
+			}
+			if sel.matches(q.res, obj) {
+				out = append(out, obj)
+			}
+		}
+		// A selective page is topped up from the following ones, at the
+		// same revision, until the limit is met.
+		if limit == 0 || len(out) >= limit || cont == "" {
+			return out, rev, cont, nil
+		}
+		opts.Continue, opts.Revision = cont, 0
+	}
+}
+
+func (s *Server) list(q *request) error {
+	objs, rev, cont, err := s.listObjects(q)
+	if err != nil {
+		return err
+	}
+	rv := strconv.FormatInt(rev, 10)
+	if wantsTable(q.r) {
+		t, err := s.table(q.res, objs, rv)
+		if err != nil {
+			return err
+		}
+		t.Continue = cont
+		writeJSON(q.w, http.StatusOK, t)
+		return nil
+	}
+	list := q.res.NewList()
+	if err := meta.SetList(list, objs); err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	la, err := meta.ListAccessor(list)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	la.SetResourceVersion(rv)
+	la.SetContinue(cont)
+	list.GetObjectKind().SetGroupVersionKind(q.res.GroupVersion().WithKind(q.res.ListKind))
+	writeJSON(q.w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) deleteCollection(q *request) error {
+	objs, _, _, err := s.listObjects(q)
+	if err != nil {
+		return err
+	}
+	gr := q.res.GVR().GroupResource()
+	for _, obj := range objs {
+		acc, _ := meta.Accessor(obj)
+		rev, _ := strconv.ParseInt(acc.GetResourceVersion(), 10, 64)
+		if q.dryRun() {
+			continue
+		}
+		key := storage.Key{Resource: q.res.StorageResource(), Namespace: acc.GetNamespace(), Name: acc.GetName()}
+		if _, err := s.store.Delete(q.ctx(), key, rev); err != nil && !strings.Contains(err.Error(), storage.ErrNotFound.Error()) {
+			return storageError(err, gr, acc.GetName())
+		}
+	}
+	list := q.res.NewList()
+	_ = meta.SetList(list, objs)
+	list.GetObjectKind().SetGroupVersionKind(q.res.GroupVersion().WithKind(q.res.ListKind))
+	writeJSON(q.w, http.StatusOK, list)
+	return nil
+}
+
+// wantsTable reports whether the client asked for a Table (kubectl get).
+func wantsTable(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if strings.Contains(part, "as=Table") && strings.Contains(part, "g=meta.k8s.io") {
+			return true
+		}
+	}
+	return false
+}
+
+// table renders objs as the Table kubectl get prints.
+func (s *Server) table(res *registry.Resource, objs []runtime.Object, rv string) (*metav1.Table, error) {
+	t := &metav1.Table{TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"}}
+	t.ResourceVersion = rv
+	t.ColumnDefinitions = res.Columns
+	if len(t.ColumnDefinitions) == 0 {
+		t.ColumnDefinitions = []metav1.TableColumnDefinition{
+			{Name: "Name", Type: "string", Format: "name", Description: "Name must be unique within a namespace."},
+			{Name: "Created At", Type: "date", Description: "CreationTimestamp"},
+		}
+	}
+	for _, obj := range objs {
+		acc, err := meta.Accessor(obj)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		var cells []any
+		if res.Row != nil && len(res.Columns) > 0 {
+			cells = res.Row(obj)
+		} else {
+			cells = []any{acc.GetName(), acc.GetCreationTimestamp().UTC().Format("2006-01-02T15:04:05Z")}
+		}
+		pm := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"}}
+		pm.ObjectMeta = metav1.ObjectMeta{
+			Name: acc.GetName(), Namespace: acc.GetNamespace(), UID: acc.GetUID(), ResourceVersion: acc.GetResourceVersion(),
+			CreationTimestamp: acc.GetCreationTimestamp(), Labels: acc.GetLabels(), Annotations: acc.GetAnnotations(),
+			DeletionTimestamp: acc.GetDeletionTimestamp(), OwnerReferences: acc.GetOwnerReferences(),
+		}
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: cells, Object: runtime.RawExtension{Object: pm}})
+	}
+	return t, nil
+}

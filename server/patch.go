@@ -1,0 +1,101 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+)
+
+// applyPatch applies a patch of type pt to the JSON document current;
+// schema is the Go type strategic merge patches follow.
+func applyPatch(pt types.PatchType, current, patch []byte, schema any) ([]byte, error) {
+	var (
+		out []byte
+		err error
+	)
+	switch pt {
+	case types.JSONPatchType:
+		p, perr := jsonpatch.DecodePatch(patch)
+		if perr != nil {
+			return nil, fmt.Errorf("invalid JSON patch: %w", perr)
+		}
+		out, err = p.Apply(current)
+	case types.MergePatchType:
+		out, err = jsonpatch.MergePatch(current, patch)
+	case types.StrategicMergePatchType:
+		out, err = strategicpatch.StrategicMergePatch(current, patch, schema)
+	default:
+		return nil, fmt.Errorf("patch type %q is not supported (use json, merge or strategic merge)", pt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the patch cannot be applied: %w", err)
+	}
+	return out, nil
+}
+
+// patchAttempts bounds the retries of a patch that lost a race with
+// another write (a patch without a resourceVersion applies to whatever
+// is current, as in Kubernetes).
+const patchAttempts = 5
+
+// patch applies a JSON, merge or strategic merge patch to the current
+// object and stores the result under the same rules as an update.
+func (s *Server) patch(q *request) error {
+	body, err := s.readBody(q)
+	if err != nil {
+		return err
+	}
+	ct, _, _ := mime.ParseMediaType(q.r.Header.Get("Content-Type"))
+	switch types.PatchType(ct) {
+	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
+	default:
+		return &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
+			Message: fmt.Sprintf("patch type %q is not supported (use json, merge or strategic merge)", ct),
+		}}
+	}
+	for attempt := 1; ; attempt++ {
+		cur, old, err := s.current(q)
+		if err != nil {
+			return err
+		}
+		current, err := json.Marshal(old)
+		if err != nil {
+			return apierrors.NewInternalError(err)
+		}
+		patched, err := applyPatch(types.PatchType(ct), current, body, q.res.New())
+		if err != nil {
+			return apierrors.NewBadRequest(err.Error())
+		}
+		obj, err := s.decodeBody(q, patched)
+		if err != nil {
+			return err
+		}
+		acc, _ := meta.Accessor(obj)
+		if acc.GetName() != q.ri.name {
+			return apierrors.NewBadRequest("a patch cannot change the object's name")
+		}
+		// A resourceVersion in the patch is a precondition; otherwise the
+		// patch applies to the revision it was computed on.
+		expected := cur.Revision
+		pinned := acc.GetResourceVersion() != strconv.FormatInt(cur.Revision, 10)
+		if pinned {
+			if expected, err = strconv.ParseInt(acc.GetResourceVersion(), 10, 64); err != nil {
+				return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", acc.GetResourceVersion()))
+			}
+		}
+		err = s.replace(q, obj, expected)
+		if err == nil || pinned || attempt >= patchAttempts || !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sqlkube/sqlkube/server/openapi"
+	"github.com/sqlkube/sqlkube/server/registry"
+	"github.com/sqlkube/sqlkube/storage"
+)
+
+// Config configures a Server. DataDir is required.
+type Config struct {
+	// DataDir holds the identity (CA, certificates, tokens, encryption
+	// key), the admin kubeconfig and, by default, the SQLite database.
+	DataDir string
+	// Datastore is the store URL; default sqlite://DATADIR/state.db.
+	Datastore string
+	// BindAddress and SecurePort are where the API is served (HTTPS).
+	BindAddress string
+	SecurePort  int
+	// Token, when set, is the admin bearer token (servers sharing a
+	// datastore share it); otherwise one is created in DataDir.
+	Token string
+	// TokenAuthFile is a kube-style static token file:
+	// token,user,uid,"group1,group2".
+	TokenAuthFile string
+	// ServiceCIDR is the range Service ClusterIPs come from (default
+	// 10.96.0.0/16); its first address is the kubernetes Service's.
+	ServiceCIDR string
+	// MaxBodyBytes caps request bodies (default 3 MiB, like Kubernetes).
+	MaxBodyBytes int64
+	// Version is sqlkube's version, reported by /version.
+	Version string
+	Logger  *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.DataDir == "" {
+		return errors.New("server: a data directory is required")
+	}
+	if c.Datastore == "" {
+		c.Datastore = "sqlite://" + filepath.Join(c.DataDir, "state.db")
+	}
+	if c.BindAddress == "" {
+		c.BindAddress = "127.0.0.1"
+	}
+	if c.SecurePort == 0 {
+		c.SecurePort = 6443
+	}
+	if c.ServiceCIDR == "" {
+		c.ServiceCIDR = "10.96.0.0/16"
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 3 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Server is the Kubernetes API server over the SQL store.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *storage.Store
+	reg     *registry.Registry
+	codec   *codec
+	pki     *pki
+	users   *authenticator
+	e       *echo.Echo
+	ready   atomic.Bool
+	openapi *openapi.Documents
+	// serviceNet is the parsed ServiceCIDR.
+	serviceNet *net.IPNet
+}
+
+// New prepares a server: its identity in the data directory, the store
+// (migrated), and the bootstrap objects. Run serves it.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	hosts := []string{"127.0.0.1", "localhost", "::1"}
+	if cfg.BindAddress != "0.0.0.0" && cfg.BindAddress != "::" {
+		hosts = append(hosts, cfg.BindAddress)
+	}
+	p, err := loadOrCreatePKI(cfg.DataDir, hosts, cfg.Token)
+	if err != nil {
+		return nil, err
+	}
+	users, err := newAuthenticator(p.adminToken, cfg.TokenAuthFile)
+	if err != nil {
+		return nil, err
+	}
+	key, err := storage.LoadOrCreateKey(filepath.Join(cfg.DataDir, "encryption.key"))
+	if err != nil {
+		return nil, err
+	}
+	tf, err := storage.NewAESGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	_, serviceNet, err := net.ParseCIDR(cfg.ServiceCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("service CIDR %q: %w", cfg.ServiceCIDR, err)
+	}
+	if ones, bits := serviceNet.Mask.Size(); bits-ones < 3 {
+		return nil, fmt.Errorf("service CIDR %q is too small", cfg.ServiceCIDR)
+	}
+	c, err := newCodec()
+	if err != nil {
+		return nil, err
+	}
+	st, err := storage.Open(ctx, storage.Config{Datastore: cfg.Datastore, Transformer: tf, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	docs, err := buildOpenAPI(registry.Builtin())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("build OpenAPI documents: %w", err)
+	}
+	s := &Server{openapi: docs, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet}
+	if err := s.bootstrap(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.e = s.routes()
+	s.ready.Store(true)
+	return s, nil
+}
+
+// URL returns the address clients use.
+func (s *Server) URL() string {
+	host := s.cfg.BindAddress
+	if host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(s.cfg.SecurePort))
+}
+
+// KubeconfigPath is where the admin kubeconfig is written.
+func (s *Server) KubeconfigPath() string { return filepath.Join(s.cfg.DataDir, kubeconfigFile) }
+
+// Run serves the API until ctx ends, then shuts down gracefully and closes
+// the store. It writes the admin kubeconfig once it listens.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.store.Close()
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.BindAddress, strconv.Itoa(s.cfg.SecurePort)))
+	if err != nil {
+		return fmt.Errorf("listen on %s:%d: %w", s.cfg.BindAddress, s.cfg.SecurePort, err)
+	}
+	if err := writeKubeconfig(s.KubeconfigPath(), s.URL(), s.pki.caPEM, s.pki.adminToken); err != nil {
+		ln.Close()
+		return err
+	}
+	hs := &http.Server{
+		Handler:           s.e,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.pki.serving}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", s.cfg.Datastore)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	return nil
+}

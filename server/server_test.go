@@ -1,0 +1,333 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sqlkube/sqlkube/internal/testenv"
+	"github.com/sqlkube/sqlkube/server"
+)
+
+var pg *testenv.Postgres
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	var err error
+	pg, err = testenv.StartPostgres(ctx)
+	cancel()
+	if err != nil && !errors.Is(err, testenv.ErrNotInstalled) {
+		fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if pg != nil {
+		_ = pg.Stop()
+	}
+	os.Exit(code)
+}
+
+// testServer is a running server and a client of it.
+type testServer struct {
+	url        string
+	kubeconfig string
+	cfg        *rest.Config
+	client     *kubernetes.Clientset
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var dbSeq int
+
+// start runs a server on datastore ("" for SQLite in its data dir) until
+// the test ends.
+func start(t testing.TB, datastore string) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := server.New(ctx, server.Config{DataDir: dir, Datastore: datastore, SecurePort: freePort(t), Version: "test"})
+	if err != nil {
+		cancel()
+		t.Fatalf("new server: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	ts := &testServer{url: s.URL(), kubeconfig: s.KubeconfigPath()}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(ts.kubeconfig); err == nil {
+			if ts.cfg, err = clientcmd.BuildConfigFromFlags("", ts.kubeconfig); err != nil {
+				t.Fatal(err)
+			}
+			ts.client = kubernetes.NewForConfigOrDie(ts.cfg)
+			if b, err := ts.client.RESTClient().Get().AbsPath("/readyz").DoRaw(context.Background()); err == nil && string(b) == "ok" {
+				return ts
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// eachStore runs fn against a server on SQLite and one on PostgreSQL.
+func eachStore(t *testing.T, fn func(t *testing.T, ts *testServer)) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ds := ""
+			if name == "postgres" {
+				if pg == nil {
+					testenv.Missing(t, "PostgreSQL")
+				}
+				dbSeq++
+				url, err := pg.CreateDatabase(context.Background(), fmt.Sprintf("%s_%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_")), dbSeq))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ds = url
+			}
+			fn(t, start(t, ds))
+		})
+	}
+}
+
+// raw sends a request with the admin token and returns the status and body.
+func (ts *testServer) raw(t testing.TB, method, path, contentType string, body []byte, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token == "" {
+		token = ts.cfg.BearerToken
+	}
+	if token != "-" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestBootstrapAndAuthentication(t *testing.T) {
+	ts := start(t, "")
+	ctx := context.Background()
+	for _, ns := range []string{"default", "kube-system", "kube-public"} {
+		if _, err := ts.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+			t.Errorf("namespace %s: %v", ns, err)
+		}
+	}
+	svc, err := ts.client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil || svc.Spec.ClusterIP != "10.96.0.1" {
+		t.Fatalf("kubernetes service: %v %v", svc.Spec.ClusterIP, err)
+	}
+	for _, tc := range []struct{ name, token string }{{"no token", "-"}, {"wrong token", "nope"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := ts.raw(t, "GET", "/api/v1/namespaces", "", nil, tc.token)
+			if code != 401 || !strings.Contains(string(body), `"kind":"Status"`) || strings.Contains(string(body), "kube-system") {
+				t.Fatalf("got %d %s, want a 401 Status and no data", code, body)
+			}
+		})
+	}
+	if v, err := ts.client.Discovery().ServerVersion(); err != nil || v.Major != "1" {
+		t.Fatalf("version: %+v %v", v, err)
+	}
+}
+
+func TestConfigMapLifecycle(t *testing.T) {
+	eachStore(t, func(t *testing.T, ts *testServer) {
+		ctx := context.Background()
+		cms := ts.client.CoreV1().ConfigMaps("default")
+		cm, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: map[string]string{"tier": "web"}}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cm.UID == "" || cm.ResourceVersion == "" || cm.CreationTimestamp.IsZero() {
+			t.Fatalf("created object lacks server fields: %+v", cm.ObjectMeta)
+		}
+		if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("second create: %v", err)
+		}
+		got, err := cms.Get(ctx, "app", metav1.GetOptions{})
+		if err != nil || got.Data["k"] != "v" || got.ResourceVersion != cm.ResourceVersion {
+			t.Fatalf("get: %+v %v", got, err)
+		}
+		// update, then a stale update is a conflict
+		got.Data["k"] = "v2"
+		upd, err := cms.Update(ctx, got, metav1.UpdateOptions{})
+		if err != nil || upd.ResourceVersion == cm.ResourceVersion {
+			t.Fatalf("update: %v", err)
+		}
+		cm.Data["k"] = "stale"
+		if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "the object has been modified") {
+			t.Fatalf("stale update: %v", err)
+		}
+		// patches of the three kinds
+		for _, p := range []struct {
+			typ  types.PatchType
+			body string
+		}{
+			{types.MergePatchType, `{"data":{"merge":"1"}}`},
+			{types.JSONPatchType, `[{"op":"add","path":"/data/json","value":"2"}]`},
+			{types.StrategicMergePatchType, `{"metadata":{"labels":{"smp":"3"}}}`},
+		} {
+			if _, err := cms.Patch(ctx, "app", p.typ, []byte(p.body), metav1.PatchOptions{}); err != nil {
+				t.Fatalf("%s patch: %v", p.typ, err)
+			}
+		}
+		got, _ = cms.Get(ctx, "app", metav1.GetOptions{})
+		if got.Data["k"] != "v2" || got.Data["merge"] != "1" || got.Data["json"] != "2" || got.Labels["smp"] != "3" || got.Labels["tier"] != "web" {
+			t.Fatalf("after patches: %+v %+v", got.Data, got.Labels)
+		}
+		// label selector, list
+		for i := 0; i < 5; i++ {
+			if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint("other-", i)}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err := cms.List(ctx, metav1.ListOptions{LabelSelector: "tier=web"})
+		if err != nil || len(l.Items) != 1 || l.Items[0].Name != "app" {
+			t.Fatalf("list by label: %v %v", l, err)
+		}
+		// pagination
+		var names []string
+		opts := metav1.ListOptions{Limit: 2}
+		for {
+			page, err := cms.List(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range page.Items {
+				names = append(names, c.Name)
+			}
+			if page.Continue == "" {
+				break
+			}
+			opts.Continue = page.Continue
+		}
+		if len(names) != 6 {
+			t.Fatalf("paged list: %v", names)
+		}
+		// dry run stores nothing
+		if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "dry"}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cms.Get(ctx, "dry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("dry-run object stored: %v", err)
+		}
+		if err := cms.Delete(ctx, "app", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cms.Get(ctx, "app", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("after delete: %v", err)
+		}
+	})
+}
+
+func TestBadRequests(t *testing.T) {
+	ts := start(t, "")
+	ctx := context.Background()
+	if _, err := ts.client.CoreV1().ConfigMaps("nope").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), `namespaces "nope" not found`) {
+		t.Fatalf("create in a missing namespace: %v", err)
+	}
+	_, err := ts.client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "Bad_Name"}}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "metadata.name: Invalid value") {
+		t.Fatalf("bad name: %v", err)
+	}
+	big := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"big"},"data":{"x":"` + strings.Repeat("a", 4<<20) + `"}}`)
+	for _, tc := range []struct {
+		name, method, path, ct string
+		body                   []byte
+		code                   int
+		want                   string
+	}{
+		{"malformed JSON", "POST", "/api/v1/namespaces/default/configmaps", "application/json", []byte(`{"kind":`), 400, "BadRequest"},
+		{"wrong kind", "POST", "/api/v1/namespaces/default/configmaps", "application/json", []byte(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}`), 400, "does not match"},
+		{"name mismatch", "PUT", "/api/v1/namespaces/default/configmaps/a", "application/json", []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b"}}`), 400, "does not match"},
+		{"unknown field, strict", "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Strict", "application/json", []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"u"},"dataz":{}}`), 400, "unknown field"},
+		{"oversized", "POST", "/api/v1/namespaces/default/configmaps", "application/json", big, 413, "RequestEntityTooLarge"},
+		{"unknown resource", "GET", "/api/v1/widgets", "", nil, 404, "NotFound"},
+		{"unknown group", "GET", "/apis/nope.io/v1/things", "", nil, 404, "NotFound"},
+		{"unsupported patch", "PATCH", "/api/v1/namespaces/default/configmaps/x", "text/plain", []byte(`x`), 415, "UnsupportedMediaType"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := ts.raw(t, tc.method, tc.path, tc.ct, tc.body, "")
+			if code != tc.code || !strings.Contains(string(body), tc.want) || !strings.Contains(string(body), `"kind":"Status"`) {
+				t.Fatalf("got %d %.300s, want %d with %q", code, body, tc.code, tc.want)
+			}
+		})
+	}
+	if n, _ := ts.client.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{}); len(n.Items) != 0 {
+		t.Fatalf("bad requests stored %d objects", len(n.Items))
+	}
+}
+
+func TestServiceClusterIPs(t *testing.T) {
+	ts := start(t, "")
+	ctx := context.Background()
+	seen := map[string]bool{"10.96.0.1": true}
+	for i := 0; i < 10; i++ {
+		svc, err := ts.client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint("s", i)},
+			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip := svc.Spec.ClusterIP
+		if !strings.HasPrefix(ip, "10.96.") || seen[ip] {
+			t.Fatalf("service %d got ClusterIP %q (seen: %v)", i, ip, seen)
+		}
+		seen[ip] = true
+		if np := svc.Spec.Ports[0].NodePort; np < 30000 || np > 32767 {
+			t.Fatalf("node port %d", np)
+		}
+	}
+	_, err := ts.client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "taken"},
+		Spec:       corev1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []corev1.ServicePort{{Port: 80}}},
+	}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "already allocated") {
+		t.Fatalf("taking the kubernetes service's IP: %v", err)
+	}
+}

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/sqlkube/sqlkube/storage"
+)
+
+// bookmarkInterval is how often a watch that allows bookmarks gets one
+// (kube-apiserver sends them about once a minute).
+const bookmarkInterval = time.Minute
+
+// watchEvent is the JSON of one watch event, as client-go decodes it.
+type watchEvent struct {
+	Type   watch.EventType `json:"type"`
+	Object any             `json:"object"`
+}
+
+// watch streams the changes the request selects. Without a
+// resourceVersion (or "0") it first sends the current objects as ADDED,
+// as kube-apiserver does; from a compacted one it sends one ERROR event
+// with 410 Expired, upon which informers re-list.
+func (s *Server) watch(q *request) error {
+	sel, err := parseSelector(q)
+	if err != nil {
+		return err
+	}
+	v := q.r.URL.Query()
+	timeout := 30 * time.Minute
+	if t := v.Get("timeoutSeconds"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			return apierrors.NewBadRequest("invalid timeoutSeconds " + t)
+		}
+		timeout = time.Duration(n) * time.Second
+	}
+	bookmarks := v.Get("allowWatchBookmarks") == "true"
+
+	var (
+		from    int64
+		initial []runtime.Object
+	)
+	if rv := v.Get("resourceVersion"); rv != "" && rv != "0" {
+		if from, err = strconv.ParseInt(rv, 10, 64); err != nil {
+			return apierrors.NewBadRequest("invalid resourceVersion " + rv)
+		}
+	} else {
+		// The initial state: a whole list at one revision.
+		all := *q
+		all.r = q.r.Clone(q.r.Context())
+		qv := all.r.URL.Query()
+		qv.Del("limit")
+		qv.Del("continue")
+		qv.Del("resourceVersion")
+		all.r.URL.RawQuery = qv.Encode()
+		if initial, from, _, err = s.listObjects(&all); err != nil {
+			return err
+		}
+	}
+
+	ctx := q.r.Context()
+	w, err := s.store.Watch(ctx, storage.WatchOptions{Resource: q.res.StorageResource(), Namespace: q.ri.namespace, Revision: from})
+	if err != nil && !errors.Is(err, storage.ErrCompacted) {
+		return storageError(err, q.res.GVR().GroupResource(), "")
+	}
+	hw := q.w
+	hw.Header().Set("Content-Type", "application/json")
+	hw.Header().Set("Transfer-Encoding", "chunked")
+	hw.WriteHeader(http.StatusOK)
+	flusher, _ := hw.(http.Flusher)
+	enc := json.NewEncoder(hw)
+	send := func(typ watch.EventType, obj runtime.Object) bool {
+		var payload any = obj
+		if wantsTable(q.r) && typ != watch.Error && typ != watch.Bookmark {
+			t, err := s.table(q.res, []runtime.Object{obj}, "")
+			if err != nil {
+				return false
+			}
+			payload = t
+		}
+		if err := enc.Encode(watchEvent{Type: typ, Object: payload}); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	if err != nil { // compacted
+		st := toStatus(storageError(err, q.res.GVR().GroupResource(), ""))
+		send(watch.Error, st)
+		return nil
+	}
+	defer w.Stop()
+	for _, obj := range initial {
+		if !send(watch.Added, obj) {
+			return nil
+		}
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(bookmarkInterval)
+	defer tick.Stop()
+	last := from
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-deadline.C:
+			return nil
+		case <-tick.C:
+			if !bookmarks {
+				continue
+			}
+			b := q.res.New()
+			acc, _ := meta.Accessor(b)
+			acc.SetResourceVersion(strconv.FormatInt(last, 10))
+			setTypeMeta(q.res, b)
+			if !send(watch.Bookmark, b) {
+				return nil
+			}
+		case e, ok := <-w.Events():
+			if !ok {
+				if werr := w.Err(); werr != nil {
+					send(watch.Error, toStatus(storageError(werr, q.res.GVR().GroupResource(), "")))
+				}
+				return nil
+			}
+			last = e.Object.Revision
+			obj, err := s.decodeStored(q.res, e.Object)
+			if err != nil {
+				s.log.Warn("watch: undecodable object", "key", e.Object.Key.String(), "err", err)
+				continue
+			}
+			if !sel.matches(q.res, obj) {
+				continue
+			}
+			typ := watch.Modified
+			switch e.Op {
+			case storage.OpCreate:
+				typ = watch.Added
+			case storage.OpDelete:
+				typ = watch.Deleted
+			}
+			if !send(typ, obj) {
+				return nil
+			}
+		}
+	}
+}
