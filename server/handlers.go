@@ -220,6 +220,16 @@ func (s *Server) get(q *request) error {
 	if err != nil {
 		return err
 	}
+	if !wantsTable(q.r) {
+		b, err := withResourceVersion(o.Value, o.Revision)
+		if err != nil {
+			return apierrors.NewInternalError(fmt.Errorf("%s: %w", o.Key, err))
+		}
+		q.w.Header().Set("Content-Type", "application/json")
+		q.w.WriteHeader(http.StatusOK)
+		_, _ = q.w.Write(b)
+		return nil
+	}
 	obj, err := s.decodeStored(q.res, o)
 	if err != nil {
 		return err

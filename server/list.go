@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -151,6 +152,15 @@ func (s *Server) listObjects(q *request) ([]runtime.Object, int64, string, error
 }
 
 func (s *Server) list(q *request) error {
+	if !wantsTable(q.r) {
+		sel, err := parseSelector(q)
+		if err != nil {
+			return err
+		}
+		if sel.empty() {
+			return s.listRaw(q)
+		}
+	}
 	objs, rev, cont, err := s.listObjects(q)
 	if err != nil {
 		return err
@@ -177,6 +187,49 @@ func (s *Server) list(q *request) error {
 	la.SetContinue(cont)
 	list.GetObjectKind().SetGroupVersionKind(q.res.GroupVersion().WithKind(q.res.ListKind))
 	writeJSON(q.w, http.StatusOK, list)
+	return nil
+}
+
+// listRaw answers a list without selectors from the stored JSON, with
+// no decoding: the common case of informers and kubectl -o json.
+func (s *Server) listRaw(q *request) error {
+	opts, err := listOptions(q)
+	if err != nil {
+		return err
+	}
+	page, err := s.store.List(q.r.Context(), opts)
+	if err != nil {
+		return storageError(err, q.res.GVR().GroupResource(), "")
+	}
+	head, err := json.Marshal(struct {
+		Kind       string          `json:"kind"`
+		APIVersion string          `json:"apiVersion"`
+		Metadata   metav1.ListMeta `json:"metadata"`
+	}{q.res.ListKind, q.res.GroupVersion().String(), metav1.ListMeta{ResourceVersion: strconv.FormatInt(page.Revision, 10), Continue: page.Continue}})
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	size := len(head) + 16
+	for _, o := range page.Items {
+		size += len(o.Value) + 32
+	}
+	out := make([]byte, 0, size)
+	out = append(out, head[:len(head)-1]...)
+	out = append(out, `,"items":[`...)
+	for i, o := range page.Items {
+		item, err := withResourceVersion(o.Value, o.Revision)
+		if err != nil {
+			return apierrors.NewInternalError(fmt.Errorf("%s: %w", o.Key, err))
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, item...)
+	}
+	out = append(out, "]}\n"...)
+	q.w.Header().Set("Content-Type", "application/json")
+	q.w.WriteHeader(http.StatusOK)
+	_, _ = q.w.Write(out)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"fmt"
 	"strconv"
 	"time"
@@ -126,21 +127,19 @@ func prepareUpdate(res *registry.Resource, obj, old runtime.Object, status bool)
 	return validate(res, obj, old)
 }
 
-// specChanged reports whether obj differs from old outside metadata and
-// status: what generation counts.
+// specChanged reports whether obj's spec differs from old's: what
+// generation counts. Kinds without a spec (ConfigMap, Secret) keep
+// generation 1, as in Kubernetes.
 func specChanged(obj, old runtime.Object) bool {
-	a, err1 := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	b, err2 := runtime.DefaultUnstructuredConverter.ToUnstructured(old)
-	if err1 != nil || err2 != nil {
+	a, b := reflect.ValueOf(obj), reflect.ValueOf(old)
+	if a.Kind() != reflect.Pointer || b.Kind() != reflect.Pointer || a.Type() != b.Type() {
 		return true
 	}
-	for _, m := range []map[string]any{a, b} {
-		delete(m, "metadata")
-		delete(m, "status")
-		delete(m, "apiVersion")
-		delete(m, "kind")
+	sa, sb := a.Elem().FieldByName("Spec"), b.Elem().FieldByName("Spec")
+	if !sa.IsValid() {
+		return false
 	}
-	return !apiequality.Semantic.DeepEqual(a, b)
+	return !apiequality.Semantic.DeepEqual(sa.Interface(), sb.Interface())
 }
 
 // validate runs the generic metadata validation and the resource's own,

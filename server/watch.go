@@ -95,6 +95,29 @@ func (s *Server) watch(q *request) error {
 		}
 		return true
 	}
+	// Without selectors or tables, events are written from the stored
+	// JSON without decoding it.
+	raw := sel.empty() && !wantsTable(q.r)
+	sendRaw := func(typ watch.EventType, o storage.Object) bool {
+		b, err := withResourceVersion(o.Value, o.Revision)
+		if err != nil {
+			s.log.Warn("watch: stored object without metadata", "key", o.Key.String(), "err", err)
+			return true
+		}
+		buf := make([]byte, 0, len(b)+32)
+		buf = append(buf, `{"type":"`...)
+		buf = append(buf, typ...)
+		buf = append(buf, `","object":`...)
+		buf = append(buf, b...)
+		buf = append(buf, "}\n"...)
+		if _, err := hw.Write(buf); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
 	if err != nil { // compacted
 		st := toStatus(storageError(err, q.res.GVR().GroupResource(), ""))
 		send(watch.Error, st)
@@ -139,6 +162,19 @@ func (s *Server) watch(q *request) error {
 				return nil
 			}
 			last = e.Object.Revision
+			typ := watch.Modified
+			switch e.Op {
+			case storage.OpCreate:
+				typ = watch.Added
+			case storage.OpDelete:
+				typ = watch.Deleted
+			}
+			if raw {
+				if !sendRaw(typ, e.Object) {
+					return nil
+				}
+				continue
+			}
 			obj, err := s.decodeStored(q.res, e.Object)
 			if err != nil {
 				s.log.Warn("watch: undecodable object", "key", e.Object.Key.String(), "err", err)
@@ -146,13 +182,6 @@ func (s *Server) watch(q *request) error {
 			}
 			if !sel.matches(q.res, obj) {
 				continue
-			}
-			typ := watch.Modified
-			switch e.Op {
-			case storage.OpCreate:
-				typ = watch.Added
-			case storage.OpDelete:
-				typ = watch.Deleted
 			}
 			if !send(typ, obj) {
 				return nil
