@@ -3,8 +3,8 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"fmt"
+	"reflect"
 	"strconv"
 	"time"
 
