@@ -100,7 +100,12 @@ func (s *Server) apiGroups() []metav1.APIGroup {
 
 // serveDiscovery answers the discovery documents; ok is false when path
 // is not one.
-func (s *Server) serveDiscovery(w http.ResponseWriter, path string) bool {
+func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
+	path := r.URL.Path
+	if (path == "/api" || path == "/apis") && wantsAggregated(r) {
+		s.serveAggregated(w, path == "/api")
+		return true
+	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	gv := s.groupVersions()
 	switch {

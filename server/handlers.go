@@ -370,6 +370,13 @@ func (s *Server) replace(q *request, obj runtime.Object, expected int64) error {
 		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
 		return s.writeObject(q, http.StatusOK, obj)
 	}
+	if acc.GetDeletionTimestamp() != nil && len(acc.GetFinalizers()) == 0 && deref(acc.GetDeletionGracePeriodSeconds()) == 0 {
+		// The last finalizer is gone: the deletion completes.
+		if _, err := s.store.Delete(q.ctx(), q.key(q.ri.name), cur.Revision); err != nil {
+			return storageError(err, gr, q.ri.name)
+		}
+		return s.writeObject(q, http.StatusOK, obj)
+	}
 	o, err := s.store.Update(q.ctx(), q.key(q.ri.name), value, cur.Revision)
 	if err != nil {
 		return storageError(err, gr, q.ri.name)
@@ -389,34 +396,4 @@ func (s *Server) current(q *request) (storage.Object, runtime.Object, error) {
 		return cur, nil, apierrors.NewInternalError(err)
 	}
 	return cur, obj, nil
-}
-
-func (s *Server) delete(q *request) error {
-	gr := q.res.GVR().GroupResource()
-	cur, old, err := s.current(q)
-	if err != nil {
-		return err
-	}
-	if q.dryRun() {
-		return s.writeDeleted(q, old)
-	}
-	if _, err := s.store.Delete(q.ctx(), q.key(q.ri.name), cur.Revision); err != nil {
-		return storageError(err, gr, q.ri.name)
-	}
-	if svc, ok := old.(*corev1.Service); ok {
-		s.releaseService(context.WithoutCancel(q.ctx()), svc)
-	}
-	return s.writeDeleted(q, old)
-}
-
-// writeDeleted answers a delete like Kubernetes does for objects without
-// graceful deletion: a Status naming what was deleted.
-func (s *Server) writeDeleted(q *request, old runtime.Object) error {
-	acc, _ := meta.Accessor(old)
-	writeJSON(q.w, http.StatusOK, &metav1.Status{
-		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
-		Status:   metav1.StatusSuccess,
-		Details:  &metav1.StatusDetails{Name: acc.GetName(), Group: q.res.Group, Kind: q.res.Resource, UID: acc.GetUID()},
-	})
-	return nil
 }

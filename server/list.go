@@ -233,30 +233,6 @@ func (s *Server) listRaw(q *request) error {
 	return nil
 }
 
-func (s *Server) deleteCollection(q *request) error {
-	objs, _, _, err := s.listObjects(q)
-	if err != nil {
-		return err
-	}
-	gr := q.res.GVR().GroupResource()
-	for _, obj := range objs {
-		acc, _ := meta.Accessor(obj)
-		rev, _ := strconv.ParseInt(acc.GetResourceVersion(), 10, 64)
-		if q.dryRun() {
-			continue
-		}
-		key := storage.Key{Resource: q.res.StorageResource(), Namespace: acc.GetNamespace(), Name: acc.GetName()}
-		if _, err := s.store.Delete(q.ctx(), key, rev); err != nil && !strings.Contains(err.Error(), storage.ErrNotFound.Error()) {
-			return storageError(err, gr, acc.GetName())
-		}
-	}
-	list := q.res.NewList()
-	_ = meta.SetList(list, objs)
-	list.GetObjectKind().SetGroupVersionKind(q.res.GroupVersion().WithKind(q.res.ListKind))
-	writeJSON(q.w, http.StatusOK, list)
-	return nil
-}
-
 // wantsTable reports whether the client asked for a Table (kubectl get).
 func wantsTable(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {

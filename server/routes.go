@@ -65,7 +65,7 @@ func (s *Server) serveAPI(c echo.Context) error {
 		writeStatus(w, apierrors.NewUnauthorized("Unauthorized"))
 		return nil
 	}
-	if r.Method == http.MethodGet && (s.serveDiscovery(w, r.URL.Path) || s.serveOpenAPI(w, r)) {
+	if r.Method == http.MethodGet && (s.serveDiscovery(w, r) || s.serveOpenAPI(w, r)) {
 		return nil
 	}
 	s.serveResource(w, r, u)

@@ -42,6 +42,18 @@ type Config struct {
 	ServiceCIDR string
 	// MaxBodyBytes caps request bodies (default 3 MiB, like Kubernetes).
 	MaxBodyBytes int64
+	// BookmarkInterval is how often a watch that allows bookmarks gets
+	// one (default 1 minute, like kube-apiserver).
+	BookmarkInterval time.Duration
+	// HistoryRetention is how long every change stays queryable (history,
+	// reads at past revisions, watches from old resourceVersions); older
+	// history is compacted every CompactionInterval. Defaults: 30 days,
+	// 5 minutes. The last 1,000 revisions are always kept.
+	HistoryRetention   time.Duration
+	CompactionInterval time.Duration
+	// MinRevisions is how many of the newest revisions compaction always
+	// keeps (default 1,000).
+	MinRevisions int64
 	// Version is sqlkube's version, reported by /version.
 	Version string
 	Logger  *slog.Logger
@@ -62,6 +74,18 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ServiceCIDR == "" {
 		c.ServiceCIDR = "10.96.0.0/16"
+	}
+	if c.BookmarkInterval <= 0 {
+		c.BookmarkInterval = time.Minute
+	}
+	if c.HistoryRetention <= 0 {
+		c.HistoryRetention = 30 * 24 * time.Hour
+	}
+	if c.CompactionInterval <= 0 {
+		c.CompactionInterval = 5 * time.Minute
+	}
+	if c.MinRevisions <= 0 {
+		c.MinRevisions = 1000
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 3 << 20
@@ -147,6 +171,32 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// compactLoop compacts history older than the retention window, keeping
+// at least the last 1,000 revisions, every CompactionInterval until ctx
+// ends. With several servers on one database each compacts; compaction is
+// idempotent.
+func (s *Server) compactLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.CompactionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rev, n, err := s.store.Compact(ctx, storage.Retention{MinAge: s.cfg.HistoryRetention, MinRevisions: s.cfg.MinRevisions})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("compaction failed", "err", err)
+			}
+			continue
+		}
+		if n > 0 {
+			s.log.Info("compacted history", "revision", rev, "rows", n)
+		}
+	}
+}
+
 // URL returns the address clients use.
 func (s *Server) URL() string {
 	host := s.cfg.BindAddress
@@ -180,6 +230,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	go s.compactLoop(ctx)
 	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", s.cfg.Datastore)
 	select {
 	case err := <-errc:

@@ -65,11 +65,15 @@ var dbSeq int
 
 // start runs a server on datastore ("" for SQLite in its data dir) until
 // the test ends.
-func start(t testing.TB, datastore string) *testServer {
+func start(t testing.TB, datastore string, mods ...func(*server.Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := server.New(ctx, server.Config{DataDir: dir, Datastore: datastore, SecurePort: freePort(t), Version: "test"})
+	cfg := server.Config{DataDir: dir, Datastore: datastore, SecurePort: freePort(t), Version: "test"}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	s, err := server.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("new server: %v", err)
@@ -330,4 +334,104 @@ func TestServiceClusterIPs(t *testing.T) {
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "already allocated") {
 		t.Fatalf("taking the kubernetes service's IP: %v", err)
 	}
+}
+
+// TestAggregatedDiscovery: client-go's discovery gets every resource from
+// the aggregated documents, and the legacy documents agree.
+func TestAggregatedDiscovery(t *testing.T) {
+	ts := start(t, "")
+	_, lists, err := ts.client.Discovery().ServerGroupsAndResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, l := range lists {
+		for _, r := range l.APIResources {
+			found[l.GroupVersion+" "+r.Name] = true
+		}
+	}
+	for _, want := range []string{"v1 pods", "v1 pods/status", "v1 namespaces", "apps/v1 deployments", "apps/v1 deployments/scale", "coordination.k8s.io/v1 leases", "discovery.k8s.io/v1 endpointslices"} {
+		if !found[want] {
+			t.Errorf("discovery lacks %s", want)
+		}
+	}
+	req, _ := http.NewRequest("GET", ts.url+"/apis", nil)
+	req.Header.Set("Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")
+	req.Header.Set("Authorization", "Bearer "+ts.cfg.BearerToken)
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "as=APIGroupDiscoveryList") {
+		t.Fatalf("aggregated discovery answered %q", ct)
+	}
+}
+
+// TestDeletionWithFinalizersAndGrace: an object with finalizers stays,
+// marked, until they are removed; a pod on a node is deleted gracefully;
+// an unscheduled pod goes at once.
+func TestDeletionWithFinalizersAndGrace(t *testing.T) {
+	eachStore(t, func(t *testing.T, ts *testServer) {
+		ctx := context.Background()
+		cms := ts.client.CoreV1().ConfigMaps("default")
+		if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "held", Finalizers: []string{"example.com/hold"}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cms.Delete(ctx, "held", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		held, err := cms.Get(ctx, "held", metav1.GetOptions{})
+		if err != nil || held.DeletionTimestamp == nil {
+			t.Fatalf("object with a finalizer after delete: %v %v", held, err)
+		}
+		held.Finalizers = nil
+		if _, err := cms.Update(ctx, held, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cms.Get(ctx, "held", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("after its last finalizer was removed: %v", err)
+		}
+
+		pods := ts.client.CoreV1().Pods("default")
+		spec := corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}
+		if _, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pending"}, Spec: spec}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pods.Delete(ctx, "pending", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pods.Get(ctx, "pending", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("an unscheduled pod must go at once: %v", err)
+		}
+		spec.NodeName = "node-1"
+		if _, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "running"}, Spec: spec}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pods.Delete(ctx, "running", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := pods.Get(ctx, "running", metav1.GetOptions{})
+		if err != nil || p.DeletionTimestamp == nil || p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 30 {
+			t.Fatalf("a pod on a node must be deleted gracefully: %+v %v", p.ObjectMeta, err)
+		}
+		zero := int64(0)
+		if err := pods.Delete(ctx, "running", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pods.Get(ctx, "running", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("after the node's delete with grace 0: %v", err)
+		}
+		// a precondition on a stale UID is a conflict and deletes nothing
+		if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "pre"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		stale := types.UID("not-the-uid")
+		if err := cms.Delete(ctx, "pre", metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &stale}}); !apierrors.IsConflict(err) {
+			t.Fatalf("delete with a stale UID: %v", err)
+		}
+		if _, err := cms.Get(ctx, "pre", metav1.GetOptions{}); err != nil {
+			t.Fatalf("the conflicting delete removed the object: %v", err)
+		}
+	})
 }

@@ -9,15 +9,12 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/sqlkube/sqlkube/storage"
 )
-
-// bookmarkInterval is how often a watch that allows bookmarks gets one
-// (kube-apiserver sends them about once a minute).
-const bookmarkInterval = time.Minute
 
 // watchEvent is the JSON of one watch event, as client-go decodes it.
 type watchEvent struct {
@@ -49,7 +46,12 @@ func (s *Server) watch(q *request) error {
 		from    int64
 		initial []runtime.Object
 	)
-	if rv := v.Get("resourceVersion"); rv != "" && rv != "0" {
+	// sendInitialEvents=true is client-go's streaming list (WatchList,
+	// on by default since client-go 1.34): the current objects as ADDED
+	// events at a revision not older than resourceVersion, then a bookmark
+	// marking their end.
+	streamingList := v.Get("sendInitialEvents") == "true"
+	if rv := v.Get("resourceVersion"); !streamingList && rv != "" && rv != "0" {
 		if from, err = strconv.ParseInt(rv, 10, 64); err != nil {
 			return apierrors.NewBadRequest("invalid resourceVersion " + rv)
 		}
@@ -129,12 +131,22 @@ func (s *Server) watch(q *request) error {
 			return nil
 		}
 	}
+	if streamingList {
+		b := q.res.New()
+		acc, _ := meta.Accessor(b)
+		acc.SetResourceVersion(strconv.FormatInt(from, 10))
+		acc.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
+		setTypeMeta(q.res, b)
+		if !send(watch.Bookmark, b) {
+			return nil
+		}
+	}
 	if flusher != nil {
 		flusher.Flush()
 	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(bookmarkInterval)
+	tick := time.NewTicker(s.cfg.BookmarkInterval)
 	defer tick.Stop()
 	last := from
 	for {

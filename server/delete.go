@@ -1,0 +1,212 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/sqlkube/sqlkube/storage"
+)
+
+// Deletion follows Kubernetes: an object with finalizers, or a pod bound
+// to a node with a grace period, is marked (deletionTimestamp) and stays
+// until its finalizers are removed or its node deletes it with grace 0;
+// everything else goes at once. Propagation policies Orphan and
+// Foreground add the finalizers the garbage collector acts on.
+
+// deleteOptions reads DeleteOptions from the body (kubectl, client-go)
+// and the query (curl-style callers).
+func (s *Server) deleteOptions(q *request) (*metav1.DeleteOptions, error) {
+	opts := &metav1.DeleteOptions{}
+	body, err := s.readBody(q)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > 0 {
+		var err error
+		if ct, _, _ := mime.ParseMediaType(q.r.Header.Get("Content-Type")); ct == runtime.ContentTypeProtobuf {
+			gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
+			_, _, err = s.codec.proto.Decode(body, &gvk, opts)
+		} else {
+			err = json.Unmarshal(body, opts)
+		}
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("decode DeleteOptions: %v", err))
+		}
+	}
+	v := q.r.URL.Query()
+	if g := v.Get("gracePeriodSeconds"); g != "" {
+		n, err := strconv.ParseInt(g, 10, 64)
+		if err != nil {
+			return nil, apierrors.NewBadRequest("invalid gracePeriodSeconds " + g)
+		}
+		opts.GracePeriodSeconds = &n
+	}
+	if p := v.Get("propagationPolicy"); p != "" {
+		pp := metav1.DeletionPropagation(p)
+		opts.PropagationPolicy = &pp
+	}
+	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
+		zero := int64(0)
+		opts.GracePeriodSeconds = &zero
+	}
+	return opts, nil
+}
+
+// deleteObject deletes or marks one object. It returns the object as it
+// now is and whether it is gone from the store.
+func (s *Server) deleteObject(ctx context.Context, q *request, cur storage.Object, obj runtime.Object, opts *metav1.DeleteOptions) (runtime.Object, bool, error) {
+	acc, _ := meta.Accessor(obj)
+	gr := q.res.GVR().GroupResource()
+	key := storage.Key{Resource: q.res.StorageResource(), Namespace: acc.GetNamespace(), Name: acc.GetName()}
+	if p := opts.Preconditions; p != nil {
+		if p.UID != nil && *p.UID != acc.GetUID() {
+			return nil, false, apierrors.NewConflict(gr, acc.GetName(), fmt.Errorf("the UID in the precondition (%s) does not match the UID in record (%s); the object might have been deleted and then recreated", *p.UID, acc.GetUID()))
+		}
+		if p.ResourceVersion != nil && *p.ResourceVersion != acc.GetResourceVersion() {
+			return nil, false, apierrors.NewConflict(gr, acc.GetName(), fmt.Errorf("the ResourceVersion in the precondition (%s) does not match the ResourceVersion in record (%s); the object might have been modified", *p.ResourceVersion, acc.GetResourceVersion()))
+		}
+	}
+	finalizers := acc.GetFinalizers()
+	if pp := opts.PropagationPolicy; pp != nil && acc.GetDeletionTimestamp() == nil {
+		switch *pp {
+		case metav1.DeletePropagationOrphan:
+			finalizers = addFinalizer(finalizers, metav1.FinalizerOrphanDependents)
+		case metav1.DeletePropagationForeground:
+			finalizers = addFinalizer(finalizers, metav1.FinalizerDeleteDependents)
+		}
+	} else if opts.OrphanDependents != nil && *opts.OrphanDependents && acc.GetDeletionTimestamp() == nil {
+		finalizers = addFinalizer(finalizers, metav1.FinalizerOrphanDependents)
+	}
+	grace := gracePeriod(obj, opts)
+	if len(finalizers) == 0 && grace == 0 {
+		if q.dryRun() {
+			return obj, true, nil
+		}
+		if _, err := s.store.Delete(ctx, key, cur.Revision); err != nil {
+			return nil, false, storageError(err, gr, acc.GetName())
+		}
+		if svc, ok := obj.(*corev1.Service); ok {
+			s.releaseService(context.WithoutCancel(ctx), svc)
+		}
+		return obj, true, nil
+	}
+	// Mark it: the deletion finishes when the finalizers are gone (see
+	// replace) or the node deletes the pod with grace 0.
+	if dt := acc.GetDeletionTimestamp(); dt == nil || grace < deref(acc.GetDeletionGracePeriodSeconds()) {
+		t := metav1.NewTime(time.Now().Add(time.Duration(grace) * time.Second).Truncate(time.Second))
+		acc.SetDeletionTimestamp(&t)
+		acc.SetDeletionGracePeriodSeconds(&grace)
+	}
+	acc.SetFinalizers(finalizers)
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		ns.Status.Phase = corev1.NamespaceTerminating
+	}
+	if q.dryRun() {
+		return obj, false, nil
+	}
+	value, err := encodeForStorage(q.res, obj)
+	if err != nil {
+		return nil, false, apierrors.NewInternalError(err)
+	}
+	o, err := s.store.Update(ctx, key, value, cur.Revision)
+	if err != nil {
+		return nil, false, storageError(err, gr, acc.GetName())
+	}
+	acc.SetResourceVersion(strconv.FormatInt(o.Revision, 10))
+	return obj, false, nil
+}
+
+// gracePeriod is how long a pod gets to stop: the request's grace
+// period, else the pod's own, else 30 s; 0 for pods no node runs and for
+// every other kind (namespaces wait on their finalizer instead).
+func gracePeriod(obj runtime.Object, opts *metav1.DeleteOptions) int64 {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return 0
+	}
+	if opts.GracePeriodSeconds != nil {
+		return *opts.GracePeriodSeconds
+	}
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return *pod.Spec.TerminationGracePeriodSeconds
+	}
+	return 30
+}
+
+func addFinalizer(fs []string, f string) []string {
+	if slices.Contains(fs, f) {
+		return fs
+	}
+	return append(slices.Clone(fs), f)
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 1 << 62
+	}
+	return *p
+}
+
+func (s *Server) delete(q *request) error {
+	opts, err := s.deleteOptions(q)
+	if err != nil {
+		return err
+	}
+	cur, old, err := s.current(q)
+	if err != nil {
+		return err
+	}
+	obj, gone, err := s.deleteObject(q.ctx(), q, cur, old, opts)
+	if err != nil {
+		return err
+	}
+	// Like kube-apiserver: the object while its deletion is pending, and
+	// for pods; a Status once other kinds are gone.
+	if !gone || q.res.Kind == "Pod" {
+		return s.writeObject(q, http.StatusOK, obj)
+	}
+	acc, _ := meta.Accessor(obj)
+	writeJSON(q.w, http.StatusOK, &metav1.Status{
+		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status:   metav1.StatusSuccess,
+		Details:  &metav1.StatusDetails{Name: acc.GetName(), Group: q.res.Group, Kind: q.res.Resource, UID: acc.GetUID()},
+	})
+	return nil
+}
+
+func (s *Server) deleteCollection(q *request) error {
+	opts, err := s.deleteOptions(q)
+	if err != nil {
+		return err
+	}
+	objs, _, _, err := s.listObjects(q)
+	if err != nil {
+		return err
+	}
+	for _, obj := range objs {
+		acc, _ := meta.Accessor(obj)
+		rev, _ := strconv.ParseInt(acc.GetResourceVersion(), 10, 64)
+		cur := storage.Object{Revision: rev}
+		if _, _, err := s.deleteObject(q.ctx(), q, cur, obj, opts); err != nil && !apierrors.IsNotFound(err) && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	list := q.res.NewList()
+	_ = meta.SetList(list, objs)
+	list.GetObjectKind().SetGroupVersionKind(q.res.GroupVersion().WithKind(q.res.ListKind))
+	writeJSON(q.w, http.StatusOK, list)
+	return nil
+}
