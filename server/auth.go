@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -22,6 +24,7 @@ type user struct {
 const (
 	groupMasters  = "system:masters"
 	groupReadOnly = "sqlkube:read-only"
+	groupNodes    = "system:nodes"
 )
 
 func (u user) in(group string) bool {
@@ -88,17 +91,59 @@ func (a *authenticator) authenticate(r *http.Request) (user, bool) {
 	return user{}, false
 }
 
+// nodeName returns the node a node identity (system:node:NAME in
+// system:nodes) speaks for.
+func (u user) nodeName() (string, bool) {
+	name, ok := strings.CutPrefix(u.name, "system:node:")
+	return name, ok && name != "" && u.in(groupNodes)
+}
+
 // authorize decides whether u may do verb on the resource. Masters may do
-// anything; the read-only group may only read.
-func authorize(u user, verb string, gr schema.GroupResource, name string) error {
+// anything; the read-only group may only read; a node may read, and write
+// only its own Node and Lease, events, and the pods bound to it (the
+// object checks are in admitNode, NodeRestriction's part).
+func authorize(u user, verb string, ri requestInfo, gr schema.GroupResource) error {
 	if u.in(groupMasters) {
 		return nil
 	}
-	switch verb {
-	case "get", "list", "watch":
-		if u.in(groupReadOnly) {
+	read := verb == "get" || verb == "list" || verb == "watch"
+	if read && u.in(groupReadOnly) {
+		return nil
+	}
+	if node, ok := u.nodeName(); ok {
+		if read {
+			return nil
+		}
+		switch {
+		case gr.Group == "" && gr.Resource == "nodes" && (verb == "create" || ri.name == node):
+			return nil
+		case gr.Group == "coordination.k8s.io" && gr.Resource == "leases" && ri.namespace == "kube-node-lease" && (verb == "create" || ri.name == node):
+			return nil
+		case gr.Group == "" && gr.Resource == "events" && (verb == "create" || verb == "update" || verb == "patch"):
+			return nil
+		case gr.Group == "" && gr.Resource == "pods" && ri.subresource != "binding" && (verb == "update" || verb == "patch" || verb == "delete"):
 			return nil
 		}
 	}
-	return apierrors.NewForbidden(gr, name, fmt.Errorf("user %q cannot %s %s", u.name, verb, gr.String()))
+	return apierrors.NewForbidden(gr, ri.name, fmt.Errorf("user %q cannot %s %s", u.name, verb, gr.String()))
+}
+
+// admitNode checks what a node writes: its own Node and Lease by name,
+// and only pods bound to it.
+func admitNode(u user, gr schema.GroupResource, name string, obj any) error {
+	node, ok := u.nodeName()
+	if !ok {
+		return nil
+	}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		if o.Spec.NodeName != node {
+			return apierrors.NewForbidden(gr, name, fmt.Errorf("node %q can only change pods bound to it", node))
+		}
+	case *corev1.Node, *coordinationv1.Lease:
+		if name != node {
+			return apierrors.NewForbidden(gr, name, fmt.Errorf("node %q can only change its own %s", node, gr.Resource))
+		}
+	}
+	return nil
 }

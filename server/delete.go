@@ -70,6 +70,9 @@ func (s *Server) deleteOptions(q *request) (*metav1.DeleteOptions, error) {
 func (s *Server) deleteObject(ctx context.Context, q *request, cur storage.Object, obj runtime.Object, opts *metav1.DeleteOptions) (runtime.Object, bool, error) {
 	acc, _ := meta.Accessor(obj)
 	gr := q.res.GVR().GroupResource()
+	if err := admitNode(q.user, gr, acc.GetName(), obj); err != nil {
+		return nil, false, err
+	}
 	key := storage.Key{Resource: q.res.StorageResource(), Namespace: acc.GetNamespace(), Name: acc.GetName()}
 	if p := opts.Preconditions; p != nil {
 		if p.UID != nil && *p.UID != acc.GetUID() {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -59,9 +60,18 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 		writeStatus(w, notFoundPath())
 		return
 	}
-	q := &request{ri: ri, res: res, user: u, r: r, w: w}
 	verb := verbOf(r, ri)
-	if err := authorize(u, verb, res.GVR().GroupResource(), ri.name); err != nil {
+	rec := &statusRecorder{ResponseWriter: w}
+	w = rec
+	began := time.Now()
+	defer func() { s.metrics.observe(verb, ri, rec.code, time.Since(began)) }()
+	if verb == "watch" {
+		g := s.metrics.watchers.WithLabelValues(ri.group, ri.resource)
+		g.Inc()
+		defer g.Dec()
+	}
+	q := &request{ri: ri, res: res, user: u, r: r, w: w}
+	if err := authorize(u, verb, ri, res.GVR().GroupResource()); err != nil {
 		writeStatus(w, err)
 		return
 	}
@@ -80,7 +90,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 	case "watch":
 		err = s.watch(q)
 	case "create":
-		err = s.create(q)
+		if ri.subresource == "binding" {
+			err = s.bind(q)
+		} else {
+			err = s.create(q)
+		}
 	case "update":
 		err = s.update(q)
 	case "patch":
@@ -110,6 +124,9 @@ func verbOf(r *http.Request, ri requestInfo) string {
 		return "get"
 	case http.MethodPost:
 		if ri.name == "" {
+			return "create"
+		}
+		if ri.subresource == "binding" {
 			return "create"
 		}
 	case http.MethodPut:
@@ -273,6 +290,14 @@ func (s *Server) create(q *request) error {
 		return err
 	}
 	acc, _ := meta.Accessor(obj)
+	if err := admitNode(q.user, q.res.GVR().GroupResource(), acc.GetName(), obj); err != nil {
+		return err
+	}
+	if _, isPod := obj.(*corev1.Pod); isPod {
+		if _, isNode := q.user.nodeName(); isNode {
+			return apierrors.NewForbidden(q.res.GVR().GroupResource(), acc.GetName(), fmt.Errorf("nodes may not create pods"))
+		}
+	}
 	if err := s.checkNamespace(q, acc.GetNamespace()); err != nil {
 		return err
 	}
@@ -352,6 +377,12 @@ func (s *Server) replace(q *request, obj runtime.Object, expected int64) error {
 	}
 	if expected != 0 && expected != cur.Revision {
 		return apierrors.NewConflict(gr, q.ri.name, errors.New(conflictMessage))
+	}
+	if err := admitNode(q.user, gr, q.ri.name, old); err != nil {
+		return err
+	}
+	if err := admitNode(q.user, gr, q.ri.name, obj); err != nil {
+		return err
 	}
 	if err := prepareUpdate(q.res, obj, old, q.ri.subresource == "status"); err != nil {
 		return err

@@ -68,6 +68,14 @@ func (s *Server) serveAPI(c echo.Context) error {
 	if r.Method == http.MethodGet && (s.serveDiscovery(w, r) || s.serveOpenAPI(w, r)) {
 		return nil
 	}
+	if r.URL.Path == "/metrics" && r.Method == http.MethodGet {
+		if !u.in(groupMasters) && !u.in(groupReadOnly) {
+			writeStatus(w, apierrors.NewForbidden(schemaNamespaces, "", fmt.Errorf("user %q cannot get /metrics", u.name)))
+			return nil
+		}
+		s.metrics.handler().ServeHTTP(w, r)
+		return nil
+	}
 	s.serveResource(w, r, u)
 	return nil
 }

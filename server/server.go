@@ -107,6 +107,9 @@ type Server struct {
 	users   *authenticator
 	e       *echo.Echo
 	ready   atomic.Bool
+	metrics *metrics
+	// runCtx is Run's context, for background work such as metrics.
+	runCtx  atomic.Pointer[context.Context]
 	openapi *openapi.Documents
 	// serviceNet is the parsed ServiceCIDR.
 	serviceNet *net.IPNet
@@ -166,6 +169,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	s.metrics = newMetrics(s)
 	s.e = s.routes()
 	s.ready.Store(true)
 	return s, nil
@@ -197,6 +201,14 @@ func (s *Server) compactLoop(ctx context.Context) {
 	}
 }
 
+// ctx returns Run's context, or a background one before Run.
+func (s *Server) ctx() context.Context {
+	if c := s.runCtx.Load(); c != nil {
+		return *c
+	}
+	return context.Background()
+}
+
 // URL returns the address clients use.
 func (s *Server) URL() string {
 	host := s.cfg.BindAddress
@@ -213,6 +225,7 @@ func (s *Server) KubeconfigPath() string { return filepath.Join(s.cfg.DataDir, k
 // the store. It writes the admin kubeconfig once it listens.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
+	s.runCtx.Store(&ctx)
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.BindAddress, strconv.Itoa(s.cfg.SecurePort)))
 	if err != nil {
 		return fmt.Errorf("listen on %s:%d: %w", s.cfg.BindAddress, s.cfg.SecurePort, err)

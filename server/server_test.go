@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -434,4 +435,77 @@ func TestDeletionWithFinalizersAndGrace(t *testing.T) {
 			t.Fatalf("the conflicting delete removed the object: %v", err)
 		}
 	})
+}
+
+// TestBinding: a scheduler binds a pod once; a second binding is a
+// conflict; every write is recorded with its actor.
+func TestBinding(t *testing.T) {
+	ts := start(t, "")
+	ctx := context.Background()
+	pods := ts.client.CoreV1().Pods("default")
+	if _, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bind := func(node string) error {
+		return pods.Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Target: corev1.ObjectReference{Kind: "Node", Name: node}}, metav1.CreateOptions{})
+	}
+	if err := bind("n1"); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := pods.Get(ctx, "p", metav1.GetOptions{})
+	if p.Spec.NodeName != "n1" {
+		t.Fatalf("bound to %q", p.Spec.NodeName)
+	}
+	if err := bind("n2"); !apierrors.IsConflict(err) {
+		t.Fatalf("second binding: %v", err)
+	}
+}
+
+// TestAuthorization: a read-only user may only read; a node may change
+// only its own Node and Lease and the pods bound to it.
+func TestAuthorization(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte("ro-token,viewer,u1,sqlkube:read-only\nnode-token,system:node:n1,u2,system:nodes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := start(t, "", func(c *server.Config) { c.TokenAuthFile = tokens })
+	ctx := context.Background()
+	as := func(token string) *kubernetes.Clientset {
+		cfg := rest.CopyConfig(ts.cfg)
+		cfg.BearerToken = token
+		return kubernetes.NewForConfigOrDie(cfg)
+	}
+	ro, node := as("ro-token"), as("node-token")
+	if _, err := ro.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatalf("read-only list: %v", err)
+	}
+	if _, err := ro.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("read-only create: %v", err)
+	}
+	for _, n := range []string{"n1", "n2"} {
+		_, err := node.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{})
+		if (n == "n1") != (err == nil) {
+			t.Fatalf("node n1 creating node %s: %v", n, err)
+		}
+	}
+	spec := func(nodeName string) corev1.PodSpec {
+		return corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}
+	}
+	for _, p := range []struct{ name, node string }{{"mine", "n1"}, {"theirs", "n2"}} {
+		if _, err := ts.client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.name}, Spec: spec(p.node)}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"mine", "theirs"} {
+		pod, _ := node.CoreV1().Pods("default").Get(ctx, p, metav1.GetOptions{})
+		pod.Status.Phase = corev1.PodRunning
+		_, err := node.CoreV1().Pods("default").UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+		if (p == "mine") != (err == nil) {
+			t.Fatalf("node n1 updating the status of pod %s: %v", p, err)
+		}
+	}
+	if _, err := node.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("node creating a configmap: %v", err)
+	}
 }
