@@ -328,6 +328,13 @@ func (s *Server) checkNamespace(q *request, ns string) error {
 	if !q.res.Namespaced {
 		return nil
 	}
+	if exists, terminating, known := s.namespaces.lookup(ns); known && exists {
+		if terminating && q.r.Method == http.MethodPost {
+			return apierrors.NewForbidden(q.res.GVR().GroupResource(), "",
+				fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+		}
+		return nil
+	}
 	o, err := s.store.Get(q.r.Context(), storage.Key{Resource: "namespaces", Name: ns})
 	if errors.Is(err, storage.ErrNotFound) {
 		return apierrors.NewNotFound(schemaNamespaces, ns)

@@ -108,6 +108,8 @@ type Server struct {
 	e       *echo.Echo
 	ready   atomic.Bool
 	metrics *metrics
+	// namespaces caches which namespaces exist, for creates.
+	namespaces namespaceCache
 	// runCtx is Run's context, for background work such as metrics.
 	runCtx  atomic.Pointer[context.Context]
 	openapi *openapi.Documents
@@ -244,6 +246,7 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
 	go s.compactLoop(ctx)
+	go s.namespaces.run(ctx, s.store, s.log)
 	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", s.cfg.Datastore)
 	select {
 	case err := <-errc:

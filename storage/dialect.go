@@ -65,6 +65,7 @@ const (
 	eventColumns       = `revision, resource, namespace, name, op, create_revision, prev_revision, value, actor, at`
 	changesSinceSQL    = `SELECT ` + eventColumns + ` FROM revisions WHERE revision > ? AND revision <= ? ORDER BY revision LIMIT ?`
 	changesSinceResSQL = `SELECT ` + eventColumns + ` FROM revisions WHERE resource = ? AND revision > ? AND revision <= ? ORDER BY revision LIMIT ?`
+	changedAfterSQL    = `SELECT COUNT(*) FROM (SELECT 1 FROM revisions WHERE revision > ? AND resource = ? LIMIT 1) c`
 	changesSinceNSSQL  = `SELECT ` + eventColumns + ` FROM revisions WHERE resource = ? AND namespace = ? AND revision > ? AND revision <= ? ORDER BY revision LIMIT ?`
 
 	// The current page. The revision comes from the same statement, so

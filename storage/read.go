@@ -138,6 +138,26 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (ListResult, error) 
 }
 
 func (s *Store) listCurrent(ctx context.Context, opts ListOptions, after continueToken, limit int) (ListResult, error) {
+	res, err := s.queryCurrent(ctx, opts, after, limit)
+	if err != nil {
+		return ListResult{}, err
+	}
+	if len(res.Items) == 0 {
+		// No row carried the revision: read the page at the current
+		// revision, so that "empty" is exact for that revision.
+		cur, _, err := s.revisions(ctx)
+		if err != nil {
+			return ListResult{}, fmt.Errorf("list %s: %w", opts.Resource, err)
+		}
+		opts.Revision = cur
+		return s.listAt(ctx, opts, after, limit)
+	}
+	return res, nil
+}
+
+// queryCurrent reads a page of the current objects; the revision comes
+// with the rows (0 when there are none).
+func (s *Store) queryCurrent(ctx context.Context, opts ListOptions, after continueToken, limit int) (ListResult, error) {
 	var (
 		rs  *sql.Rows
 		err error
@@ -170,24 +190,33 @@ func (s *Store) listCurrent(ctx context.Context, opts ListOptions, after continu
 	if err := rs.Err(); err != nil {
 		return ListResult{}, fmt.Errorf("list %s: %w", opts.Resource, s.d.translateErr(err))
 	}
-	if len(res.Items) == 0 {
-		// No row carried the revision: read the page at the current
-		// revision, so that "empty" is exact for that revision.
-		cur, _, err := s.revisions(ctx)
-		if err != nil {
-			return ListResult{}, fmt.Errorf("list %s: %w", opts.Resource, err)
-		}
-		opts.Revision = cur
-		return s.listAt(ctx, opts, after, limit)
-	}
 	return res, nil
 }
 
 func (s *Store) listAt(ctx context.Context, opts ListOptions, after continueToken, limit int) (ListResult, error) {
+	rev := opts.Revision
+	// When nothing of the resource changed after rev, its state at rev is
+	// the current one: the page is read from objects, an index range,
+	// instead of from history. This is the common case of a paginated list
+	// (kubectl get --chunk-size, informers' paged lists).
+	var changed int
+	if err := s.r.queryRow(ctx, s.stmts.changedAfter, rev, opts.Resource).Scan(&changed); err != nil {
+		return ListResult{}, fmt.Errorf("list %s at revision %d: %w", opts.Resource, rev, s.d.translateErr(err))
+	}
+	if changed == 0 {
+		if err := s.checkReadable(ctx, rev); err != nil {
+			return ListResult{}, fmt.Errorf("list %s: %w", opts.Resource, err)
+		}
+		res, err := s.queryCurrent(ctx, opts, after, limit)
+		if err != nil {
+			return ListResult{}, err
+		}
+		res.Revision = rev
+		return res, nil
+	}
 	var (
 		rs  *sql.Rows
 		err error
-		rev = opts.Revision
 	)
 	if opts.Namespace != "" {
 		rs, err = s.r.query(ctx, s.stmts.listAtNS, opts.Resource, opts.Namespace, after.Name, rev, rev, limit+1)

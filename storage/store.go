@@ -107,10 +107,10 @@ type Store struct {
 
 // statements are the dialect's statements, rebound once at open.
 type statements struct {
-	revision, setRevision, setCompact, lock       string
-	get, getAt, history, maxRevisionAt            string
-	changesSince, changesSinceRes, changesSinceNS string
-	list, listNS, listAt, listAtNS, compactRange  string
+	revision, setRevision, setCompact, lock                     string
+	get, getAt, history, maxRevisionAt                          string
+	changesSince, changesSinceRes, changesSinceNS, changedAfter string
+	list, listNS, listAt, listAtNS, compactRange                string
 }
 
 // Open connects to the datastore, applies pending migrations and starts the
@@ -171,7 +171,7 @@ func newStore(cfg Config, d *dialect, rdb, wdb *sql.DB, closeDB func()) *Store {
 	s.stmts = statements{
 		revision: r(revisionSQL), setRevision: r(setRevisionSQL), setCompact: r(setCompactSQL), lock: r(d.lockSQL),
 		get: r(getSQL), getAt: r(getAtSQL), history: r(historySQL), maxRevisionAt: r(maxRevisionAtSQL),
-		changesSince: r(changesSinceSQL), changesSinceRes: r(changesSinceResSQL), changesSinceNS: r(changesSinceNSSQL),
+		changesSince: r(changesSinceSQL), changesSinceRes: r(changesSinceResSQL), changesSinceNS: r(changesSinceNSSQL), changedAfter: r(changedAfterSQL),
 		list: r(listSQL), listNS: r(listNSSQL), listAt: r(listAtSQL), listAtNS: r(listAtNSSQL), compactRange: r(compactRangeSQL),
 	}
 	return s
