@@ -25,6 +25,7 @@ import (
 
 	"github.com/sqlkube/sqlkube/internal/testenv"
 	"github.com/sqlkube/sqlkube/server"
+	"github.com/sqlkube/sqlkube/storage"
 )
 
 var pg *testenv.Postgres
@@ -47,6 +48,7 @@ func TestMain(m *testing.M) {
 
 // testServer is a running server and a client of it.
 type testServer struct {
+	dir        string
 	url        string
 	kubeconfig string
 	cfg        *rest.Config
@@ -87,7 +89,7 @@ func start(t testing.TB, datastore string, mods ...func(*server.Config)) *testSe
 			t.Errorf("server: %v", err)
 		}
 	})
-	ts := &testServer{url: s.URL(), kubeconfig: s.KubeconfigPath()}
+	ts := &testServer{dir: dir, url: s.URL(), kubeconfig: s.KubeconfigPath()}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(ts.kubeconfig); err == nil {
@@ -507,5 +509,40 @@ func TestAuthorization(t *testing.T) {
 	}
 	if _, err := node.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("node creating a configmap: %v", err)
+	}
+}
+
+// TestHistoryRecordsTheActor: every write's history row names the user
+// who made it.
+func TestHistoryRecordsTheActor(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte("alice-token,alice,u1,system:masters\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := start(t, "", func(c *server.Config) { c.TokenAuthFile = tokens })
+	cfg := rest.CopyConfig(ts.cfg)
+	cfg.BearerToken = "alice-token"
+	alice := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	cm, err := alice.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "audited"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data = map[string]string{"k": "v"}
+	if _, err := ts.client.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(ctx, storage.Config{Datastore: "sqlite://" + filepath.Join(ts.dir, "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h, err := st.History(ctx, storage.Key{Resource: "configmaps", Namespace: "default", Name: "audited"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 || h[0].Actor != "alice" || h[1].Actor != "admin" || h[0].Op != storage.OpCreate || h[1].Op != storage.OpUpdate {
+		t.Fatalf("history: %+v", h)
 	}
 }

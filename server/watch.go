@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -126,7 +127,11 @@ func (s *Server) watch(q *request) error {
 		return nil
 	}
 	defer w.Stop()
+	matched := map[string]bool{}
 	for _, obj := range initial {
+		if acc, err := meta.Accessor(obj); err == nil {
+			matched[storage.Key{Resource: q.res.StorageResource(), Namespace: acc.GetNamespace(), Name: acc.GetName()}.String()] = true
+		}
 		if !send(watch.Added, obj) {
 			return nil
 		}
@@ -192,12 +197,51 @@ func (s *Server) watch(q *request) error {
 				s.log.Warn("watch: undecodable object", "key", e.Object.Key.String(), "err", err)
 				continue
 			}
-			if !sel.matches(q.res, obj) {
+			if sel.empty() {
+				if !send(typ, obj) {
+					return nil
+				}
 				continue
 			}
-			if !send(typ, obj) {
+			selTyp, ok := s.selectedEvent(ctx, q, sel, matched, e, obj)
+			if ok && !send(selTyp, obj) {
 				return nil
 			}
 		}
 	}
+}
+
+// selectedEvent turns a change into what a watch with selectors sees, as
+// kube-apiserver does: an object that starts to match is ADDED, one that
+// stops matching is DELETED, one that matches before and after is
+// MODIFIED. matched holds the keys known to match; for a key not seen
+// before, the previous state is read from the store.
+func (s *Server) selectedEvent(ctx context.Context, q *request, sel selector, matched map[string]bool, e storage.Event, obj runtime.Object) (watch.EventType, bool) {
+	key := e.Object.Key.String()
+	was, known := matched[key]
+	if !known && e.Op == storage.OpUpdate {
+		if prev, err := s.store.GetAt(ctx, e.Object.Key, e.PrevRevision); err == nil {
+			if old, err := s.decodeStored(q.res, prev); err == nil {
+				was = sel.matches(q.res, old)
+			}
+		}
+	}
+	if e.Op == storage.OpDelete {
+		delete(matched, key)
+		return watch.Deleted, was || sel.matches(q.res, obj)
+	}
+	now := sel.matches(q.res, obj)
+	switch {
+	case now:
+		matched[key] = true
+		if was && e.Op == storage.OpUpdate {
+			return watch.Modified, true
+		}
+		return watch.Added, true
+	case was:
+		matched[key] = false
+		return watch.Deleted, true
+	}
+	matched[key] = false
+	return "", false
 }
