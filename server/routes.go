@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -66,6 +68,22 @@ func (s *Server) serveAPI(c echo.Context) error {
 		return nil
 	}
 	if r.Method == http.MethodGet && (s.serveDiscovery(w, r) || s.serveOpenAPI(w, r)) {
+		return nil
+	}
+	if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+		// Profiling, like kube-apiserver's --profiling, for masters only.
+		if !u.in(groupMasters) {
+			writeStatus(w, apierrors.NewForbidden(schemaNamespaces, "", fmt.Errorf("user %q cannot get %s", u.name, r.URL.Path)))
+			return nil
+		}
+		switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
+		case "profile":
+			pprof.Profile(w, r)
+		case "trace":
+			pprof.Trace(w, r)
+		default:
+			pprof.Index(w, r)
+		}
 		return nil
 	}
 	if r.URL.Path == "/metrics" && r.Method == http.MethodGet {
