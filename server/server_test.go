@@ -546,3 +546,26 @@ func TestHistoryRecordsTheActor(t *testing.T) {
 		t.Fatalf("history: %+v", h)
 	}
 }
+
+// TestMetricsAndProfiling: /metrics and /debug/pprof need a token; the
+// metrics count requests by verb and resource.
+func TestMetricsAndProfiling(t *testing.T) {
+	ts := start(t, "")
+	if _, err := ts.client.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := ts.raw(t, "GET", "/metrics", "", nil, "")
+	if code != 200 || !strings.Contains(string(body), `apiserver_request_total{code="200",group="",resource="namespaces",subresource="",verb="get"}`) ||
+		!strings.Contains(string(body), "sqlkube_storage_revision") {
+		t.Fatalf("metrics: %d\n%.2000s", code, body)
+	}
+	if code, _ := ts.raw(t, "GET", "/metrics", "", nil, "-"); code != 401 {
+		t.Fatalf("metrics without a token: %d", code)
+	}
+	if code, body := ts.raw(t, "GET", "/debug/pprof/goroutine?debug=1", "", nil, ""); code != 200 || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("pprof for the admin: %d %.200s", code, body)
+	}
+	if code, _ := ts.raw(t, "GET", "/debug/pprof/goroutine?debug=1", "", nil, "-"); code != 401 {
+		t.Fatalf("pprof without a token: %d", code)
+	}
+}
