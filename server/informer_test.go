@@ -138,3 +138,65 @@ func TestWatchFromCompactedRevision(t *testing.T) {
 		t.Fatal("no bookmark")
 	}
 }
+
+// TestWatchWithSelector: objects entering a label selector arrive as
+// ADDED, leaving it as DELETED, as kube-apiserver sends them.
+func TestWatchWithSelector(t *testing.T) {
+	ts := start(t, "")
+	ctx := context.Background()
+	cms := ts.client.CoreV1().ConfigMaps("default")
+	cm, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := cms.Watch(ctx, metav1.ListOptions{LabelSelector: "tier=web", ResourceVersion: cm.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for _, step := range []struct {
+		labels map[string]string
+		want   watch.EventType
+	}{
+		{map[string]string{"tier": "web"}, watch.Added},
+		{map[string]string{"tier": "web", "x": "y"}, watch.Modified},
+		{map[string]string{"tier": "db"}, watch.Deleted},
+		{map[string]string{"tier": "db", "x": "z"}, ""}, // not selected: nothing
+		{map[string]string{"tier": "web"}, watch.Added},
+	} {
+		cm.Labels = step.labels
+		if cm, err = cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if step.want == "" {
+			continue
+		}
+		select {
+		case e := <-w.ResultChan():
+			if e.Type != step.want {
+				t.Fatalf("labels %v: event %s, want %s", step.labels, e.Type, step.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("labels %v: no %s event", step.labels, step.want)
+		}
+	}
+	// A watch that starts while the object matches learns that it stops
+	// matching from the object's previous state in the store.
+	w2, err := cms.Watch(ctx, metav1.ListOptions{LabelSelector: "tier=web", ResourceVersion: cm.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Stop()
+	cm.Labels = map[string]string{"tier": "db"}
+	if _, err = cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-w2.ResultChan():
+		if e.Type != watch.Deleted {
+			t.Fatalf("leaving the selector: event %s, want DELETED", e.Type)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("leaving the selector: no event")
+	}
+}
