@@ -130,22 +130,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.BindAddress != "0.0.0.0" && cfg.BindAddress != "::" {
 		hosts = append(hosts, cfg.BindAddress)
 	}
-	p, err := loadOrCreatePKI(cfg.DataDir, hosts, cfg.Token)
-	if err != nil {
-		return nil, err
-	}
-	users, err := newAuthenticator(p.adminToken, cfg.TokenAuthFile)
-	if err != nil {
-		return nil, err
-	}
-	key, err := storage.LoadOrCreateKey(filepath.Join(cfg.DataDir, "encryption.key"))
-	if err != nil {
-		return nil, err
-	}
-	tf, err := storage.NewAESGCM(key)
-	if err != nil {
-		return nil, err
-	}
 	_, serviceNet, err := net.ParseCIDR(cfg.ServiceCIDR)
 	if err != nil {
 		return nil, fmt.Errorf("service CIDR %q: %w", cfg.ServiceCIDR, err)
@@ -157,8 +141,45 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The identity: a local CA and token first, then the cluster's from
+	// the datastore if another server already settled it.
+	if _, _, _, err := loadOrCreateCA(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	token := cfg.Token
+	if token == "" {
+		if token, err = loadOrCreateToken(filepath.Join(cfg.DataDir, adminTokenFile)); err != nil {
+			return nil, err
+		}
+	}
+	tf := &lateTransformer{}
 	st, err := storage.Open(ctx, storage.Config{Datastore: cfg.Datastore, Transformer: tf, Logger: cfg.Logger})
 	if err != nil {
+		return nil, err
+	}
+	if err := shareIdentity(ctx, st, cfg.DataDir, token); err != nil {
+		st.Close()
+		return nil, err
+	}
+	key, err := storage.LoadOrCreateKey(filepath.Join(cfg.DataDir, encryptionKey))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	aes, err := storage.NewAESGCM(key)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	tf.t.Store(aes)
+	p, err := loadOrCreatePKI(cfg.DataDir, hosts, token)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	users, err := newAuthenticator(p.adminToken, cfg.TokenAuthFile)
+	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	docs, err := buildOpenAPI(registry.Builtin())
