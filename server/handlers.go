@@ -277,12 +277,17 @@ func (s *Server) readAt(q *request, name string) (storage.Object, error) {
 	return o, nil
 }
 
-func (s *Server) create(q *request) error {
+// readObject reads and decodes the request's object.
+func (s *Server) readObject(q *request) (runtime.Object, error) {
 	body, err := s.readBody(q)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	obj, err := s.decodeBody(q, body)
+	return s.decodeBody(q, body)
+}
+
+func (s *Server) create(q *request) error {
+	obj, err := s.readObject(q)
 	if err != nil {
 		return err
 	}
@@ -350,11 +355,7 @@ func (s *Server) checkNamespace(q *request, ns string) error {
 }
 
 func (s *Server) update(q *request) error {
-	body, err := s.readBody(q)
-	if err != nil {
-		return err
-	}
-	obj, err := s.decodeBody(q, body)
+	obj, err := s.readObject(q)
 	if err != nil {
 		return err
 	}
