@@ -34,7 +34,7 @@ func (s *Server) bind(q *request) error {
 		return apierrors.NewBadRequest(fmt.Sprintf("the binding's name (%s) does not match the pod (%s)", b.Name, q.ri.name))
 	}
 	gr := q.res.GVR().GroupResource()
-	cur, obj, err := s.current(q)
+	cur, obj, err := s.currentFresh(q)
 	if err != nil {
 		return err
 	}

@@ -173,6 +173,13 @@ func (s *Server) delete(q *request) error {
 		return err
 	}
 	obj, gone, err := s.deleteObject(q.ctx(), q, cur, old, opts)
+	if apierrors.IsConflict(err) && opts.Preconditions == nil {
+		// The cached object was behind the store: decide on the stored one.
+		if cur, old, err = s.currentFresh(q); err != nil {
+			return err
+		}
+		obj, gone, err = s.deleteObject(q.ctx(), q, cur, old, opts)
+	}
 	if err != nil {
 		return err
 	}

@@ -380,6 +380,10 @@ func (s *Server) update(q *request) error {
 func (s *Server) replace(q *request, obj runtime.Object, expected int64) error {
 	gr := q.res.GVR().GroupResource()
 	cur, old, err := s.current(q)
+	if err == nil && expected > cur.Revision {
+		// The client has seen a newer revision than the cache: read it.
+		cur, old, err = s.currentFresh(q)
+	}
 	if err != nil {
 		return err
 	}
@@ -425,11 +429,28 @@ func (s *Server) replace(q *request, obj runtime.Object, expected int64) error {
 }
 
 // current reads the object the request names, stored and decoded.
+//
+// It may come from the object cache, and so be a little behind the store:
+// callers pass its revision to the store, whose check then fails, and
+// read again with currentFresh.
 func (s *Server) current(q *request) (storage.Object, runtime.Object, error) {
+	if cur, ok := s.objects.get(q.key(q.ri.name)); ok {
+		obj, err := s.decodeStored(q.res, cur)
+		if err != nil {
+			return cur, nil, apierrors.NewInternalError(err)
+		}
+		return cur, obj, nil
+	}
+	return s.currentFresh(q)
+}
+
+// currentFresh reads the object the request names from the store.
+func (s *Server) currentFresh(q *request) (storage.Object, runtime.Object, error) {
 	cur, err := s.store.Get(q.r.Context(), q.key(q.ri.name))
 	if err != nil {
 		return cur, nil, storageError(err, q.res.GVR().GroupResource(), q.ri.name)
 	}
+	s.objects.put(cur)
 	obj, err := s.decodeStored(q.res, cur)
 	if err != nil {
 		return cur, nil, apierrors.NewInternalError(err)

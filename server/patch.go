@@ -64,7 +64,11 @@ func (s *Server) patch(q *request) error {
 		}}
 	}
 	for attempt := 1; ; attempt++ {
-		cur, old, err := s.current(q)
+		read := s.current
+		if attempt > 1 {
+			read = s.currentFresh // the cached object lost a race: read the store
+		}
+		cur, old, err := read(q)
 		if err != nil {
 			return err
 		}

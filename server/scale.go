@@ -59,7 +59,7 @@ func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 
 // serveScale answers get, update and patch of the scale subresource.
 func (s *Server) serveScale(q *request, verb string) error {
-	cur, obj, err := s.current(q)
+	cur, obj, err := s.currentFresh(q)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-var dbSeq int
+var dbSeq atomic.Int64
 
 // start runs a server on datastore ("" for SQLite in its data dir) until
 // the test ends.
@@ -118,8 +119,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, ts *testServer)) {
 				if pg == nil {
 					testenv.Missing(t, "PostgreSQL")
 				}
-				dbSeq++
-				url, err := pg.CreateDatabase(context.Background(), fmt.Sprintf("%s_%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_")), dbSeq))
+				url, err := pg.CreateDatabase(context.Background(), fmt.Sprintf("%s_%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_")), dbSeq.Add(1)))
 				if err != nil {
 					t.Fatal(err)
 				}
