@@ -26,7 +26,7 @@ func podColumns() []metav1.TableColumnDefinition {
 
 // podRow is a pod's row for podColumns. READY counts ready app containers
 // (and started sidecars) out of all of them; RESTARTS adds "(5m ago)" after
-// the last restart; STATUS is podStatusReason.
+// the last restart; STATUS is summarizePod's reason.
 func podRow(pod *corev1.Pod) []any {
 	s := summarizePod(pod)
 	restarts := strconv.Itoa(s.restarts)
@@ -74,8 +74,6 @@ type podSummary struct {
 	reason       string
 }
 
-// podStatusReason returns the STATUS kubectl shows for a pod.
-func podStatusReason(pod *corev1.Pod) string { return summarizePod(pod).reason }
 
 // summarizePod follows kube's pod printer. STATUS starts as the phase (or
 // status.reason, or SchedulingGated); a failing or running init container
