@@ -74,7 +74,6 @@ type podSummary struct {
 	reason       string
 }
 
-
 // summarizePod follows kube's pod printer. STATUS starts as the phase (or
 // status.reason, or SchedulingGated); a failing or running init container
 // turns it into "Init:<reason>" or "Init:1/2"; once initialized, the last
