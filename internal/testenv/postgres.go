@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -238,16 +239,28 @@ func (p *Postgres) start(ctx context.Context, port int) error {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
+	proc := &serverProcess{cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		// The parent-death signal fires when the thread that started the
+		// child exits, not the process (golang/go#27505): keep this thread
+		// for as long as postgres runs, so that a test binary that dies
+		// (a timeout's panic) takes its PostgreSQL with it.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err != nil {
+			return
+		}
+		proc.err = cmd.Wait()
+		close(proc.done)
+	}()
+	err = <-started
 	logFile.Close() // the child has its own descriptor
 	if err != nil {
 		return fmt.Errorf("start postgres on port %d: %w", port, err)
 	}
-	proc := &serverProcess{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		proc.err = cmd.Wait()
-		close(proc.done)
-	}()
 	p.proc, p.Port = proc, port
 
 	if err := p.waitReady(ctx, proc); err != nil {
