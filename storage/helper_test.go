@@ -25,6 +25,15 @@ const (
 )
 
 func runHelper(mode string) int {
+	// A helper outlives a test binary that dies (Pdeathsig is tied to
+	// the thread that started it): it exits once its parent is gone.
+	go func(parent int) {
+		for range time.Tick(200 * time.Millisecond) {
+			if os.Getppid() != parent {
+				os.Exit(3)
+			}
+		}
+	}(os.Getppid())
 	var err error
 	switch mode {
 	case "writer-watcher":
