@@ -1,7 +1,6 @@
 package server
 
 import (
-	"mime"
 	"net/http"
 	"reflect"
 	"strings"
@@ -22,41 +21,15 @@ func buildOpenAPI(reg *registry.Registry) (*openapi.Documents, error) {
 	return openapi.Build(rs)
 }
 
-// serveOpenAPI answers /openapi/v2 (JSON, or protobuf when asked: kubectl
-// validates Lists on the client with it) and /openapi/v3[/PATH].
+// serveOpenAPI answers the OpenAPI documents; an unknown one is a 404
+// Status.
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) bool {
-	p := r.URL.Path
-	switch {
-	case p == "/openapi/v2":
-		for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
-			mt, _, _ := mime.ParseMediaType(strings.TrimSpace(strings.Replace(a, "@", "-at-", 1)))
-			mt = strings.Replace(mt, "-at-", "@", 1)
-			if mt == openapi.ContentTypeV2Protobuf || mt == openapi.ContentTypeV2ProtobufDeprecated {
-				w.Header().Set("Content-Type", openapi.ContentTypeV2Protobuf)
-				_, _ = w.Write(s.openapi.V2Proto())
-				return true
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(s.openapi.V2())
-	case p == "/openapi/v3":
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(s.openapi.V3Index())
-	case strings.HasPrefix(p, "/openapi/v3/"):
-		doc, hash, ok := s.openapi.V3(strings.TrimPrefix(p, "/openapi/v3/"))
-		if !ok {
-			writeStatus(w, notFoundPath())
-			return true
-		}
-		if h := r.URL.Query().Get("hash"); h != "" && h == hash {
-			// Addressed by its hash: it never changes for this binary.
-			w.Header().Set("Cache-Control", "public, immutable")
-		}
-		w.Header().Set("Etag", `"`+hash+`"`)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
-	default:
-		return false
+	if s.openapi.Serve(w, r) {
+		return true
 	}
-	return true
+	if strings.HasPrefix(r.URL.Path, "/openapi/") {
+		writeStatus(w, notFoundPath())
+		return true
+	}
+	return false
 }

@@ -99,29 +99,10 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				apiResource("deployments/status", "Deployment", true),
 			},
 		})
-	case path == "/openapi/v2":
-		if accept := r.Header.Get("Accept"); strings.Contains(accept, ContentTypeV2ProtobufDeprecated) || strings.Contains(accept, ContentTypeV2Protobuf) {
-			w.Header().Set("Content-Type", ContentTypeV2Protobuf)
-			_, _ = w.Write(s.docs.V2Proto())
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(s.docs.V2())
-	case path == "/openapi/v3":
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(s.docs.V3Index())
-	case strings.HasPrefix(path, "/openapi/v3/"):
-		doc, hash, ok := s.docs.V3(strings.TrimPrefix(path, "/openapi/v3/"))
-		if !ok {
+	case strings.HasPrefix(path, "/openapi/"):
+		if !s.docs.Serve(w, r) {
 			http.NotFound(w, r)
-			return
 		}
-		if h := r.URL.Query().Get("hash"); h != "" && h != hash {
-			http.Error(w, "stale hash", http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
 	case path == "/apis/apps/v1/namespaces/default/deployments" && r.Method == http.MethodPost:
 		s.createDeployment(w, r)
 	case path == "/apis/apps/v1/namespaces/default/deployments/web" && s.existing != nil &&
