@@ -378,7 +378,6 @@ func (s *Server) update(q *request) error {
 // replace stores obj over the current object, at revision expected (0:
 // any), after the update rules; it answers the stored object.
 func (s *Server) replace(q *request, obj runtime.Object, expected int64) error {
-	gr := q.res.GVR().GroupResource()
 	cur, old, err := s.current(q)
 	if err == nil && expected > cur.Revision {
 		// The client has seen a newer revision than the cache: read it.
@@ -387,6 +386,13 @@ func (s *Server) replace(q *request, obj runtime.Object, expected int64) error {
 	if err != nil {
 		return err
 	}
+	return s.replaceOn(q, cur, old, obj, expected)
+}
+
+// replaceOn is replace for a caller that has read the current object
+// (cur, decoded as old, which obj must not alias).
+func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Object, expected int64) error {
+	gr := q.res.GVR().GroupResource()
 	if expected != 0 && expected != cur.Revision {
 		return apierrors.NewConflict(gr, q.ri.name, errors.New(conflictMessage))
 	}

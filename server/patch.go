@@ -97,7 +97,11 @@ func (s *Server) patch(q *request) error {
 				return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", acc.GetResourceVersion()))
 			}
 		}
-		err = s.replace(q, obj, expected)
+		if pinned {
+			err = s.replace(q, obj, expected)
+		} else {
+			err = s.replaceOn(q, cur, old, obj, expected)
+		}
 		if err == nil || pinned || attempt >= patchAttempts || !apierrors.IsConflict(err) {
 			return err
 		}

@@ -98,6 +98,7 @@ func (s *Server) serveScale(q *request, verb string) error {
 			return apierrors.NewBadRequest("invalid resourceVersion " + want.ResourceVersion)
 		}
 	}
+	old := obj.DeepCopyObject() // obj becomes the new version
 	spec, _, _, _ := replicasOf(obj)
 	n := want.Spec.Replicas
 	*spec = &n
@@ -107,7 +108,12 @@ func (s *Server) serveScale(q *request, verb string) error {
 	parent.ri.subresource = ""
 	rec := &captureWriter{header: http.Header{}}
 	parent.w = rec
-	if err := s.replace(&parent, obj, expected); err != nil {
+	if expected == cur.Revision {
+		err = s.replaceOn(&parent, cur, old, obj, expected)
+	} else {
+		err = s.replace(&parent, obj, expected)
+	}
+	if err != nil {
 		return err
 	}
 	var stored runtime.Object = q.res.New()
