@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,7 +39,15 @@ func (u user) in(group string) bool {
 
 // authenticator maps bearer tokens to users.
 type authenticator struct {
+	mu     sync.RWMutex
 	tokens map[string]user
+}
+
+// add registers token for u.
+func (a *authenticator) add(token string, u user) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens[token] = u
 }
 
 // newAuthenticator knows the admin token (user "admin" in system:masters)
@@ -83,6 +92,8 @@ func (a *authenticator) authenticate(r *http.Request) (user, bool) {
 	if !ok || token == "" {
 		return user{}, false
 	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
 	for t, u := range a.tokens {
 		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
 			return u, true

@@ -94,7 +94,7 @@ func (s *Server) deleteObject(ctx context.Context, q *request, cur storage.Objec
 		finalizers = addFinalizer(finalizers, metav1.FinalizerOrphanDependents)
 	}
 	grace := gracePeriod(obj, opts)
-	if len(finalizers) == 0 && grace == 0 {
+	if len(finalizers) == 0 && grace == 0 && !hasSpecFinalizers(obj) {
 		if q.dryRun() {
 			return obj, true, nil
 		}
@@ -147,6 +147,14 @@ func gracePeriod(obj runtime.Object, opts *metav1.DeleteOptions) int64 {
 		return *pod.Spec.TerminationGracePeriodSeconds
 	}
 	return 30
+}
+
+// hasSpecFinalizers reports whether obj is a namespace whose
+// spec.finalizers are not all removed yet: it stays Terminating until the
+// namespace controller has emptied it and finalized it.
+func hasSpecFinalizers(obj runtime.Object) bool {
+	ns, ok := obj.(*corev1.Namespace)
+	return ok && len(ns.Spec.Finalizers) > 0
 }
 
 func addFinalizer(fs []string, f string) []string {

@@ -217,12 +217,20 @@ func (s *Server) decodeLax(q *request, body []byte) (runtime.Object, error) {
 
 // writeObject answers with obj as JSON.
 func (s *Server) writeObject(q *request, code int, obj runtime.Object) error {
-	if wantsTable(q.r) {
+	switch responseForm(q.r) {
+	case asTable:
 		t, err := s.table(q.res, []runtime.Object{obj}, "")
 		if err != nil {
 			return err
 		}
 		writeJSON(q.w, code, t)
+		return nil
+	case asMetadata:
+		pm, err := objectMetadata(q.res, obj)
+		if err != nil {
+			return err
+		}
+		writeJSON(q.w, code, pm)
 		return nil
 	}
 	writeJSON(q.w, code, obj)
@@ -237,7 +245,7 @@ func (s *Server) get(q *request) error {
 	if err != nil {
 		return err
 	}
-	if !wantsTable(q.r) {
+	if responseForm(q.r) == asObject {
 		b, err := withResourceVersion(o.Value, o.Revision)
 		if err != nil {
 			return apierrors.NewInternalError(fmt.Errorf("%s: %w", o.Key, err))
@@ -293,6 +301,9 @@ func (s *Server) create(q *request) error {
 	}
 	if err := prepareCreate(q.res, obj, q.ri.namespace); err != nil {
 		return err
+	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		s.addDefaultTolerations(pod)
 	}
 	acc, _ := meta.Accessor(obj)
 	if err := admitNode(q.user, q.res.GVR().GroupResource(), acc.GetName(), obj); err != nil {
@@ -402,7 +413,7 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 	if err := admitNode(q.user, gr, q.ri.name, obj); err != nil {
 		return err
 	}
-	if err := prepareUpdate(q.res, obj, old, q.ri.subresource == "status"); err != nil {
+	if err := prepareUpdate(q.res, obj, old, q.ri.subresource); err != nil {
 		return err
 	}
 	acc, _ := meta.Accessor(obj)
@@ -419,7 +430,7 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
 		return s.writeObject(q, http.StatusOK, obj)
 	}
-	if acc.GetDeletionTimestamp() != nil && len(acc.GetFinalizers()) == 0 && deref(acc.GetDeletionGracePeriodSeconds()) == 0 {
+	if acc.GetDeletionTimestamp() != nil && len(acc.GetFinalizers()) == 0 && deref(acc.GetDeletionGracePeriodSeconds()) == 0 && !hasSpecFinalizers(obj) {
 		// The last finalizer is gone: the deletion completes.
 		if _, err := s.store.Delete(q.ctx(), q.key(q.ri.name), cur.Revision); err != nil {
 			return storageError(err, gr, q.ri.name)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -152,7 +151,8 @@ func (s *Server) listObjects(q *request) ([]runtime.Object, int64, string, error
 }
 
 func (s *Server) list(q *request) error {
-	if !wantsTable(q.r) {
+	form := responseForm(q.r)
+	if form == asObject {
 		sel, err := parseSelector(q)
 		if err != nil {
 			return err
@@ -166,13 +166,21 @@ func (s *Server) list(q *request) error {
 		return err
 	}
 	rv := strconv.FormatInt(rev, 10)
-	if wantsTable(q.r) {
+	switch form {
+	case asTable:
 		t, err := s.table(q.res, objs, rv)
 		if err != nil {
 			return err
 		}
 		t.Continue = cont
 		writeJSON(q.w, http.StatusOK, t)
+		return nil
+	case asMetadata:
+		l, err := metadataList(q.res, objs, rv, cont)
+		if err != nil {
+			return err
+		}
+		writeJSON(q.w, http.StatusOK, l)
 		return nil
 	}
 	list := q.res.NewList()
@@ -231,16 +239,6 @@ func (s *Server) listRaw(q *request) error {
 	q.w.WriteHeader(http.StatusOK)
 	_, _ = q.w.Write(out)
 	return nil
-}
-
-// wantsTable reports whether the client asked for a Table (kubectl get).
-func wantsTable(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		if strings.Contains(part, "as=Table") && strings.Contains(part, "g=meta.k8s.io") {
-			return true
-		}
-	}
-	return false
 }
 
 // table renders objs as the Table kubectl get prints.

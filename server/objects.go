@@ -99,7 +99,7 @@ func prepareCreate(res *registry.Resource, obj runtime.Object, ns string) error 
 
 // prepareUpdate applies the generic update rules to obj replacing old;
 // status tells a write through the status subresource.
-func prepareUpdate(res *registry.Resource, obj, old runtime.Object, status bool) error {
+func prepareUpdate(res *registry.Resource, obj, old runtime.Object, subresource string) error {
 	acc, err := meta.Accessor(obj)
 	if err != nil {
 		return apierrors.NewBadRequest(err.Error())
@@ -116,9 +116,11 @@ func prepareUpdate(res *registry.Resource, obj, old runtime.Object, status bool)
 		res.Default(obj)
 	}
 	switch {
-	case status && res.PrepareForStatusUpdate != nil:
+	case subresource == "status" && res.PrepareForStatusUpdate != nil:
 		res.PrepareForStatusUpdate(obj, old)
-	case !status && res.PrepareForUpdate != nil:
+	case subresource == "finalize" && res.PrepareForFinalize != nil:
+		res.PrepareForFinalize(obj, old)
+	case subresource == "" && res.PrepareForUpdate != nil:
 		res.PrepareForUpdate(obj, old)
 	}
 	if specChanged(obj, old) {

@@ -209,15 +209,23 @@ func loadOrCreateToken(path string) (string, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("read admin token: %w", err)
 	}
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
+	t, err := randomToken()
+	if err != nil {
 		return "", fmt.Errorf("generate admin token: %w", err)
 	}
-	t := hex.EncodeToString(b)
 	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write admin token: %w", err)
 	}
 	return t, nil
+}
+
+// randomToken returns a new bearer token: 24 random bytes in hex.
+func randomToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // writeKubeconfig writes an admin kubeconfig for server at path.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"k8s.io/client-go/rest"
 
 	"github.com/sqlkube/sqlkube/server/openapi"
 	"github.com/sqlkube/sqlkube/server/registry"
@@ -54,6 +55,11 @@ type Config struct {
 	// MinRevisions is how many of the newest revisions compaction always
 	// keeps (default 1,000).
 	MinRevisions int64
+	// NotReadyTolerationSeconds and UnreachableTolerationSeconds are the
+	// tolerationSeconds of the not-ready and unreachable NoExecute
+	// tolerations added to every pod that has none (default 300).
+	NotReadyTolerationSeconds    int64
+	UnreachableTolerationSeconds int64
 	// Version is sqlkube's version, reported by /version.
 	Version string
 	Logger  *slog.Logger
@@ -86,6 +92,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MinRevisions <= 0 {
 		c.MinRevisions = 1000
+	}
+	if c.NotReadyTolerationSeconds <= 0 {
+		c.NotReadyTolerationSeconds = 300
+	}
+	if c.UnreachableTolerationSeconds <= 0 {
+		c.UnreachableTolerationSeconds = 300
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 3 << 20
@@ -241,6 +253,25 @@ func (s *Server) URL() string {
 		host = "127.0.0.1"
 	}
 	return "https://" + net.JoinHostPort(host, strconv.Itoa(s.cfg.SecurePort))
+}
+
+// Loopback returns a client configuration for a component running in this
+// process (the scheduler, a controller): the server's own address and CA,
+// and a bearer token minted for user in system:masters, valid until the
+// process exits. Every write it makes is recorded in history as user.
+func (s *Server) Loopback(name string) (*rest.Config, error) {
+	token, err := randomToken()
+	if err != nil {
+		return nil, fmt.Errorf("loopback token for %s: %w", name, err)
+	}
+	s.users.add(token, user{name: name, groups: []string{groupMasters, "system:authenticated"}})
+	return &rest.Config{
+		Host:            s.URL(),
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: s.pki.caPEM},
+		UserAgent:       name,
+		QPS:             -1,
+	}, nil
 }
 
 // KubeconfigPath is where the admin kubeconfig is written.

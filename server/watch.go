@@ -81,14 +81,23 @@ func (s *Server) watch(q *request) error {
 	hw.WriteHeader(http.StatusOK)
 	flusher, _ := hw.(http.Flusher)
 	enc := json.NewEncoder(hw)
+	form := responseForm(q.r)
 	send := func(typ watch.EventType, obj runtime.Object) bool {
 		var payload any = obj
-		if wantsTable(q.r) && typ != watch.Error && typ != watch.Bookmark {
+		switch {
+		case typ == watch.Error:
+		case form == asTable && typ != watch.Bookmark:
 			t, err := s.table(q.res, []runtime.Object{obj}, "")
 			if err != nil {
 				return false
 			}
 			payload = t
+		case form == asMetadata:
+			pm, err := objectMetadata(q.res, obj)
+			if err != nil {
+				return false
+			}
+			payload = pm
 		}
 		if err := enc.Encode(watchEvent{Type: typ, Object: payload}); err != nil {
 			return false
@@ -100,7 +109,7 @@ func (s *Server) watch(q *request) error {
 	}
 	// Without selectors or tables, events are written from the stored
 	// JSON without decoding it.
-	raw := sel.empty() && !wantsTable(q.r)
+	raw := sel.empty() && form == asObject
 	sendRaw := func(typ watch.EventType, o storage.Object) bool {
 		b, err := withResourceVersion(o.Value, o.Revision)
 		if err != nil {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,11 +21,10 @@ import (
 // status subresource.
 //
 // A new namespace is Active and carries the "kubernetes" finalizer, which
-// the namespace controller removes once the namespace's content is gone.
-// Kube only lets that finalizer be removed through the namespaces/finalize
-// subresource, which sqlkube does not serve; so, unlike kube, an update of
-// the main resource may change spec.finalizers. Status is kept out of
-// main-resource updates.
+// the namespace controller removes through the namespaces/finalize
+// subresource once the namespace's content is gone; a deleted namespace is
+// Terminating until then. Updates of the main resource keep the stored
+// spec.finalizers and status, as in Kubernetes.
 func namespaceResource() *Resource {
 	return &Resource{
 		Version:      "v1",
@@ -32,7 +32,7 @@ func namespaceResource() *Resource {
 		Kind:         "Namespace",
 		ListKind:     "NamespaceList",
 		ShortNames:   []string{"ns"},
-		Subresources: []string{"status"},
+		Subresources: []string{"status", "finalize"},
 		New:          func() runtime.Object { return &corev1.Namespace{} },
 		NewList:      func() runtime.Object { return &corev1.NamespaceList{} },
 
@@ -60,10 +60,18 @@ func namespaceResource() *Resource {
 			ns.Spec.Finalizers = append(ns.Spec.Finalizers, corev1.FinalizerKubernetes)
 		},
 		PrepareForUpdate: func(obj, old runtime.Object) {
-			obj.(*corev1.Namespace).Status = *old.(*corev1.Namespace).Status.DeepCopy()
+			ns, o := obj.(*corev1.Namespace), old.(*corev1.Namespace)
+			ns.Spec.Finalizers = slices.Clone(o.Spec.Finalizers)
+			ns.Status = *o.Status.DeepCopy()
 		},
 		PrepareForStatusUpdate: func(obj, old runtime.Object) {
 			obj.(*corev1.Namespace).Spec = *old.(*corev1.Namespace).Spec.DeepCopy()
+		},
+		PrepareForFinalize: func(obj, old runtime.Object) {
+			ns, o := obj.(*corev1.Namespace), old.(*corev1.Namespace)
+			finalizers := ns.Spec.Finalizers
+			o.DeepCopyInto(ns)
+			ns.Spec.Finalizers = finalizers
 		},
 		Validate:       func(obj runtime.Object) field.ErrorList { return validateNamespace(obj.(*corev1.Namespace)) },
 		ValidateUpdate: func(obj, _ runtime.Object) field.ErrorList { return validateNamespace(obj.(*corev1.Namespace)) },

@@ -79,7 +79,7 @@ func TestCoreResourcesShape(t *testing.T) {
 		inAll        bool
 		subresources []string
 	}{
-		{"namespaces", "Namespace", false, "ns", false, []string{"status"}},
+		{"namespaces", "Namespace", false, "ns", false, []string{"status", "finalize"}},
 		{"nodes", "Node", false, "no", false, []string{"status"}},
 		{"pods", "Pod", true, "po", true, []string{"status", "binding", "log"}},
 		{"services", "Service", true, "svc", true, []string{"status"}},
@@ -261,15 +261,22 @@ func TestNamespaceAndSecretDefaults(t *testing.T) {
 			t.Errorf("labels = %v, want kubernetes.io/metadata.name=demo", ns.Labels)
 		}
 	})
-	t.Run("namespace controller may clear the finalizer", func(t *testing.T) {
+	t.Run("only finalize may clear the finalizer", func(t *testing.T) {
 		r := coreResource(t, "namespaces")
-		old := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}, Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes"}}}
+		old := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo", Labels: map[string]string{"a": "b"}}, Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{"kubernetes"}}}
 		ns := old.DeepCopy()
 		ns.Spec.Finalizers = nil
 		r.Default(ns)
 		r.PrepareForUpdate(ns, old)
-		if len(ns.Spec.Finalizers) != 0 {
-			t.Errorf("finalizers = %v after clearing, want none", ns.Spec.Finalizers)
+		if len(ns.Spec.Finalizers) != 1 {
+			t.Errorf("update: finalizers = %v after clearing, want [kubernetes] kept", ns.Spec.Finalizers)
+		}
+		ns = old.DeepCopy()
+		ns.Spec.Finalizers = nil
+		ns.Labels = map[string]string{"a": "changed"}
+		r.PrepareForFinalize(ns, old)
+		if len(ns.Spec.Finalizers) != 0 || ns.Labels["a"] != "b" {
+			t.Errorf("finalize: finalizers %v labels %v, want none and the stored labels", ns.Spec.Finalizers, ns.Labels)
 		}
 	})
 	t.Run("secret stringData lands in data and is not stored", func(t *testing.T) {

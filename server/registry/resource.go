@@ -48,6 +48,9 @@ type Resource struct {
 	// PrepareForStatusUpdate adjusts an update through the status
 	// subresource (keeps everything but status from old).
 	PrepareForStatusUpdate func(obj, old runtime.Object)
+	// PrepareForFinalize adjusts an update through the finalize
+	// subresource (namespaces: only spec.finalizers may change).
+	PrepareForFinalize func(obj, old runtime.Object)
 	// Validate checks an object on create; ValidateUpdate on update.
 	// Field paths are rooted at the object ("spec.replicas").
 	Validate       func(obj runtime.Object) field.ErrorList
