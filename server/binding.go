@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sqlkube/sqlkube/storage"
 )
 
 // bind serves POST pods/NAME/binding, how schedulers place a pod: it sets
@@ -33,20 +35,44 @@ func (s *Server) bind(q *request) error {
 	if b.Name != "" && b.Name != q.ri.name {
 		return apierrors.NewBadRequest(fmt.Sprintf("the binding's name (%s) does not match the pod (%s)", b.Name, q.ri.name))
 	}
-	gr := q.res.GVR().GroupResource()
-	cur, obj, err := s.currentFresh(q)
-	if err != nil {
-		return err
+	// The pod comes from the object cache; if the cache was behind, the
+	// store's revision check fails and it is read again from the store.
+	for attempt := 0; ; attempt++ {
+		read := s.current
+		if attempt > 0 {
+			read = s.currentFresh
+		}
+		cur, obj, err := read(q)
+		if err != nil {
+			return err
+		}
+		value, err := s.bindPod(q, obj.(*corev1.Pod), b)
+		if err != nil || q.dryRun() {
+			return err
+		}
+		_, err = s.store.Update(q.ctx(), q.key(q.ri.name), value, cur.Revision)
+		if errors.Is(err, storage.ErrConflict) && attempt == 0 {
+			continue
+		}
+		if err != nil {
+			return storageError(err, q.res.GVR().GroupResource(), q.ri.name)
+		}
+		return s.writeBindingDone(q)
 	}
-	pod := obj.(*corev1.Pod)
+}
+
+// bindPod sets pod's node from b and marks it scheduled, and returns it
+// encoded for the store; a dry run answers at once.
+func (s *Server) bindPod(q *request, pod *corev1.Pod, b *corev1.Binding) ([]byte, error) {
+	gr := q.res.GVR().GroupResource()
 	if pod.Spec.NodeName != "" {
-		return apierrors.NewConflict(gr, pod.Name, fmt.Errorf("pod %s is already assigned to node %q", pod.Name, pod.Spec.NodeName))
+		return nil, apierrors.NewConflict(gr, pod.Name, fmt.Errorf("pod %s is already assigned to node %q", pod.Name, pod.Spec.NodeName))
 	}
 	if pod.DeletionTimestamp != nil {
-		return apierrors.NewConflict(gr, pod.Name, errors.New("pod is being deleted, cannot be assigned to a host"))
+		return nil, apierrors.NewConflict(gr, pod.Name, errors.New("pod is being deleted, cannot be assigned to a host"))
 	}
 	if b.UID != "" && b.UID != pod.UID {
-		return apierrors.NewConflict(gr, pod.Name, errors.New("the binding's UID does not match the pod's"))
+		return nil, apierrors.NewConflict(gr, pod.Name, errors.New("the binding's UID does not match the pod's"))
 	}
 	pod.Spec.NodeName = b.Target.Name
 	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(time.Now().Truncate(time.Second))}
@@ -60,16 +86,13 @@ func (s *Server) bind(q *request) error {
 		pod.Status.Conditions = append(pod.Status.Conditions, cond)
 	}
 	if q.dryRun() {
-		return s.writeBindingDone(q)
+		return nil, s.writeBindingDone(q)
 	}
 	value, err := encodeForStorage(q.res, pod)
 	if err != nil {
-		return apierrors.NewInternalError(err)
+		return nil, apierrors.NewInternalError(err)
 	}
-	if _, err := s.store.Update(q.ctx(), q.key(pod.Name), value, cur.Revision); err != nil {
-		return storageError(err, gr, pod.Name)
-	}
-	return s.writeBindingDone(q)
+	return value, nil
 }
 
 func (s *Server) writeBindingDone(q *request) error {

@@ -294,48 +294,72 @@ func (s *Server) readObject(q *request) (runtime.Object, error) {
 	return s.decodeBody(q, body)
 }
 
+// generateNameAttempts is how many names a create with generateName tries
+// before it reports the conflict, like kube-apiserver.
+const generateNameAttempts = 8
+
 func (s *Server) create(q *request) error {
-	obj, err := s.readObject(q)
+	body, err := s.readBody(q)
 	if err != nil {
 		return err
 	}
+	for attempt := 1; ; attempt++ {
+		nameTaken, err := s.createOnce(q, body)
+		if !nameTaken || attempt == generateNameAttempts {
+			return err
+		}
+	}
+}
+
+// createOnce decodes body and creates the object. nameTaken reports an
+// AlreadyExists for a generated name, which another try may not meet.
+func (s *Server) createOnce(q *request, body []byte) (nameTaken bool, err error) {
+	obj, err := s.decodeBody(q, body)
+	if err != nil {
+		return false, err
+	}
+	generated := false
+	if acc, err := meta.Accessor(obj); err == nil {
+		generated = acc.GetName() == "" && acc.GetGenerateName() != ""
+	}
 	if err := prepareCreate(q.res, obj, q.ri.namespace); err != nil {
-		return err
+		return false, err
 	}
 	if pod, ok := obj.(*corev1.Pod); ok {
 		s.addDefaultTolerations(pod)
 	}
 	acc, _ := meta.Accessor(obj)
 	if err := admitNode(q.user, q.res.GVR().GroupResource(), acc.GetName(), obj); err != nil {
-		return err
+		return false, err
 	}
 	if _, isPod := obj.(*corev1.Pod); isPod {
 		if _, isNode := q.user.nodeName(); isNode {
-			return apierrors.NewForbidden(q.res.GVR().GroupResource(), acc.GetName(), fmt.Errorf("nodes may not create pods"))
+			return false, apierrors.NewForbidden(q.res.GVR().GroupResource(), acc.GetName(), fmt.Errorf("nodes may not create pods"))
 		}
 	}
 	if err := s.checkNamespace(q, acc.GetNamespace()); err != nil {
-		return err
+		return false, err
 	}
 	if q.dryRun() {
-		return s.writeObject(q, http.StatusCreated, obj)
+		return false, s.writeObject(q, http.StatusCreated, obj)
 	}
 	if err := s.beforeCreate(q, obj); err != nil {
-		return err
+		return false, err
 	}
 	value, err := encodeForStorage(q.res, obj)
 	if err != nil {
-		return apierrors.NewInternalError(err)
+		return false, apierrors.NewInternalError(err)
 	}
 	o, err := s.store.Create(q.ctx(), q.key(acc.GetName()), value)
 	if err != nil {
 		if svc, ok := obj.(*corev1.Service); ok {
 			s.releaseService(context.WithoutCancel(q.ctx()), svc)
 		}
-		return storageError(err, q.res.GVR().GroupResource(), acc.GetName())
+		err = storageError(err, q.res.GVR().GroupResource(), acc.GetName())
+		return generated && apierrors.IsAlreadyExists(err), err
 	}
 	acc.SetResourceVersion(strconv.FormatInt(o.Revision, 10))
-	return s.writeObject(q, http.StatusCreated, obj)
+	return false, s.writeObject(q, http.StatusCreated, obj)
 }
 
 // checkNamespace refuses writes into a namespace that does not exist or
