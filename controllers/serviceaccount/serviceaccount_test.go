@@ -1,0 +1,112 @@
+package serviceaccount
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/internal/testserver"
+)
+
+func namespace(name string, terminating bool) *corev1.Namespace {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+	if terminating {
+		ns.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+		ns.Status.Phase = corev1.NamespaceTerminating
+	}
+	return ns
+}
+
+func TestSync(t *testing.T) {
+	tests := []struct {
+		name   string
+		objs   []runtime.Object
+		writes []string
+	}{
+		{"new namespace", []runtime.Object{namespace("a", false)}, []string{"create serviceaccounts"}},
+		{"already there", []runtime.Object{namespace("a", false), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "a"}}}, nil},
+		{"other accounts only", []runtime.Object{namespace("a", false), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot", Namespace: "a"}}}, []string{"create serviceaccounts"}},
+		{"terminating", []runtime.Object{namespace("a", true)}, nil},
+		{"gone", nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			client := fake.NewClientset(tc.objs...)
+			factory := informers.NewSharedInformerFactory(client, 0)
+			c := New(&controllers.Config{Client: client, Informers: factory})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			factory.Start(ctx.Done())
+			factory.WaitForCacheSync(ctx.Done())
+			client.ClearActions()
+			if err := c.sync(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+			var writes []string
+			for _, a := range client.Actions() {
+				if a.GetVerb() != "list" && a.GetVerb() != "watch" {
+					writes = append(writes, a.GetVerb()+" "+a.GetResource().Resource)
+				}
+			}
+			if fmt.Sprint(writes) != fmt.Sprint(tc.writes) {
+				t.Errorf("writes %v, want %v", writes, tc.writes)
+			}
+		})
+	}
+}
+
+// TestIntegration: a new namespace gets its default ServiceAccount, and
+// gets it back after it is deleted.
+func TestIntegration(t *testing.T) {
+	srv := testserver.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs := srv.Client
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	c := New(&controllers.Config{Client: cs, Informers: factory})
+	factory.Start(ctx.Done())
+	go c.Run(ctx, 1)
+
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, namespace("team-a", false), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var uid string
+	waitFor := func(what string) {
+		t.Helper()
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			sa, err := cs.CoreV1().ServiceAccounts("team-a").Get(ctx, "default", metav1.GetOptions{})
+			if err != nil || string(sa.UID) == uid {
+				return false, nil
+			}
+			uid = string(sa.UID)
+			return true, nil
+		})
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+	}
+	waitFor("default ServiceAccount in a new namespace")
+	if err := cs.CoreV1().ServiceAccounts("team-a").Delete(ctx, "default", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("default ServiceAccount recreated")
+	// Existing namespaces get one too.
+	for _, ns := range []string{"default", "kube-system"} {
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+			return err == nil, nil
+		})
+		if err != nil {
+			t.Errorf("no default ServiceAccount in %s: %v", ns, err)
+		}
+	}
+}
