@@ -49,6 +49,7 @@ func NewRootCommand(logOut io.Writer) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.AddCommand(newVersionCommand(opts))
 	cmd.AddCommand(newServerCommand(opts))
+	cmd.AddCommand(newNodeCommand(opts))
 	return cmd
 }
 

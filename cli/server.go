@@ -1,17 +1,23 @@
 package cli
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sqlkube/sqlkube/controllers/manager"
 	"github.com/sqlkube/sqlkube/server"
 )
 
 func newServerCommand(opts *globalOptions) *cobra.Command {
 	cfg := server.Config{}
+	mopts := manager.Options{}
+	var controllerList string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Kubernetes API server on a SQL store",
@@ -22,11 +28,16 @@ DATA-DIR/admin.kubeconfig at every start.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Logger = opts.logger
 			cfg.Version = Version
+			mopts.Logger = opts.logger
+			mopts.Controllers = splitList(controllerList)
+			if _, err := manager.Enabled(mopts.Controllers); err != nil {
+				return fmt.Errorf("--controllers: %w", err)
+			}
 			s, err := server.New(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			return s.Run(cmd.Context())
+			return serveWithControllers(cmd.Context(), s, mopts)
 		},
 	}
 	f := cmd.Flags()
@@ -38,7 +49,44 @@ DATA-DIR/admin.kubeconfig at every start.`,
 	f.StringVar(&cfg.TokenAuthFile, "token-auth-file", "", `static tokens, one per line: token,user,uid,"group1,group2"`)
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.96.0.0/16", "range of Service ClusterIPs")
 	f.DurationVar(&cfg.HistoryRetention, "history-retention", 30*24*time.Hour, "how long every change stays in the history (compacted after)")
+	f.Int64Var(&cfg.NotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the not-ready:NoExecute toleration added to pods without one")
+	f.Int64Var(&cfg.UnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the unreachable:NoExecute toleration added to pods without one")
+	f.StringVar(&controllerList, "controllers", "*", "controllers to run: '*' is all of them, 'foo' enables foo, '-foo' disables it (known: "+strings.Join(manager.Names(), ", ")+")")
+	f.DurationVar(&mopts.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss Lease renewals before it is marked NotReady")
+	f.BoolVar(&mopts.LeaderElection, "leader-elect", true, "run the controllers only in the server holding the kube-system/sqlkube-controller-manager Lease")
 	return cmd
+}
+
+// serveWithControllers serves the API and runs the controllers beside it,
+// as clients of it, until ctx ends or the server fails.
+func serveWithControllers(ctx context.Context, s *server.Server, opts manager.Options) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		err := manager.Run(ctx, s.Loopback, opts)
+		if err != nil {
+			cancel()
+		}
+		done <- err
+	}()
+	err := s.Run(ctx)
+	cancel()
+	if merr := <-done; merr != nil && err == nil {
+		err = fmt.Errorf("controllers: %w", merr)
+	}
+	return err
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	out := []string{}
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // defaultDataDir is /var/lib/sqlkube for root, else the user's data dir.
