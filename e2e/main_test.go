@@ -61,54 +61,15 @@ func startServer(t *testing.T, args ...string) *cluster {
 	}
 	c := &cluster{dir: t.TempDir(), port: freePort(t)}
 	c.kubeconfig = filepath.Join(c.dir, "admin.kubeconfig")
-	logf, err := os.Create(filepath.Join(c.dir, "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, append([]string{"server", "--data-dir", c.dir, "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(c.port)}, args...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	exited := make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig follows the thread that started the child
-		// (golang/go#27505): keep it while the server runs, so that a
-		// test binary that dies takes the server with it.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			_ = cmd.Wait()
-		}
-		close(exited)
-	}()
-	if err := <-started; err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logf.Name()); err == nil {
-				t.Logf("server log:\n%s", b)
-			}
-		}
-	})
+	p := startProcess(t, filepath.Join(c.dir, "server.log"), append([]string{"server", "--data-dir", c.dir, "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(c.port)}, args...)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if out, err := c.kubectl("get", "--raw", "/readyz"); err == nil && out == "ok" {
 			return c
 		}
 		select {
-		case <-exited:
-			b, _ := os.ReadFile(logf.Name())
+		case <-p.exited:
+			b, _ := os.ReadFile(p.log)
 			t.Fatalf("server exited:\n%s", b)
 		default:
 		}
@@ -116,6 +77,64 @@ func startServer(t *testing.T, args ...string) *cluster {
 			t.Fatal("server not ready within 30s")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// process is a sqlkube process a test started.
+type process struct {
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{}
+}
+
+// startProcess runs the sqlkube binary with args, its output in logPath,
+// until the test ends (or stop); the log is printed if the test failed.
+func startProcess(t *testing.T, logPath string, args ...string) *process {
+	t.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: exec.Command(binary, args...), log: logPath, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig follows the thread that started the child
+		// (golang/go#27505): keep it while the process runs, so that a
+		// test binary that dies takes it along.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := p.cmd.Start()
+		started <- err
+		if err == nil {
+			_ = p.cmd.Wait()
+		}
+		close(p.exited)
+	}()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		logf.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logPath); err == nil {
+				t.Logf("%s:\n%s", filepath.Base(logPath), b)
+			}
+		}
+	})
+	return p
+}
+
+// stop sends sig and waits for the process to exit, killing it after 10 s.
+func (p *process) stop(sig syscall.Signal) {
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
 	}
 }
 
