@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,22 +59,48 @@ DATA-DIR/admin.kubeconfig at every start.`,
 }
 
 // serveWithControllers serves the API and runs the controllers beside it,
-// as clients of it, until ctx ends or the server fails.
+// as clients of it, until ctx ends or either fails. On the way out the
+// controllers stop first, while the API still serves, so that the leader
+// Lease is released and another server takes over at once.
 func serveWithControllers(ctx context.Context, s *server.Server, opts manager.Options) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		err := manager.Run(ctx, s.Loopback, opts)
+	mctx, stopManager := context.WithCancel(ctx)
+	defer stopManager()
+	sctx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	managerDone := make(chan error, 1)
+	go func() { managerDone <- manager.Run(mctx, s.Loopback, opts) }()
+	serverDone := make(chan error, 1)
+	go func() { serverDone <- s.Run(sctx) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serverDone:
+		stopManager()
+		<-managerDone
+		return err
+	case err = <-managerDone:
 		if err != nil {
-			cancel()
+			err = fmt.Errorf("controllers: %w", err)
 		}
-		done <- err
-	}()
-	err := s.Run(ctx)
-	cancel()
-	if merr := <-done; merr != nil && err == nil {
-		err = fmt.Errorf("controllers: %w", merr)
+		stopServer()
+		if serr := <-serverDone; err == nil {
+			err = serr
+		}
+		return err
+	}
+	stopManager()
+	select {
+	case err = <-managerDone:
+		if err != nil {
+			err = fmt.Errorf("controllers: %w", err)
+		}
+	case <-time.After(10 * time.Second):
+		err = errors.New("controllers did not stop within 10s")
+	}
+	stopServer()
+	if serr := <-serverDone; err == nil {
+		err = serr
 	}
 	return err
 }

@@ -180,14 +180,7 @@ func (s *Server) delete(q *request) error {
 	if err != nil {
 		return err
 	}
-	obj, gone, err := s.deleteObject(q.ctx(), q, cur, old, opts)
-	if apierrors.IsConflict(err) && opts.Preconditions == nil {
-		// The cached object was behind the store: decide on the stored one.
-		if cur, old, err = s.currentFresh(q); err != nil {
-			return err
-		}
-		obj, gone, err = s.deleteObject(q.ctx(), q, cur, old, opts)
-	}
+	obj, gone, err := s.deleteRetrying(q, q.ri.name, cur, old, opts)
 	if err != nil {
 		return err
 	}
@@ -205,6 +198,22 @@ func (s *Server) delete(q *request) error {
 	return nil
 }
 
+// deleteRetrying deletes obj (stored as cur), deciding again on the stored
+// object when it changed meanwhile (a node updating a pod's status, a
+// stale cache entry), as kube-apiserver's deletes do; the caller's
+// preconditions are checked again on what was read.
+func (s *Server) deleteRetrying(q *request, name string, cur storage.Object, obj runtime.Object, opts *metav1.DeleteOptions) (runtime.Object, bool, error) {
+	for attempt := 1; ; attempt++ {
+		out, gone, err := s.deleteObject(q.ctx(), q, cur, obj, opts)
+		if !apierrors.IsConflict(err) || attempt == 5 {
+			return out, gone, err
+		}
+		if cur, obj, err = s.freshNamed(q, name); err != nil {
+			return nil, false, err
+		}
+	}
+}
+
 func (s *Server) deleteCollection(q *request) error {
 	opts, err := s.deleteOptions(q)
 	if err != nil {
@@ -218,7 +227,7 @@ func (s *Server) deleteCollection(q *request) error {
 		acc, _ := meta.Accessor(obj)
 		rev, _ := strconv.ParseInt(acc.GetResourceVersion(), 10, 64)
 		cur := storage.Object{Revision: rev}
-		if _, _, err := s.deleteObject(q.ctx(), q, cur, obj, opts); err != nil && !apierrors.IsNotFound(err) && !errors.Is(err, storage.ErrNotFound) {
+		if _, _, err := s.deleteRetrying(q, acc.GetName(), cur, obj, opts); err != nil && !apierrors.IsNotFound(err) && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
 	}

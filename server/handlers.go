@@ -487,9 +487,15 @@ func (s *Server) current(q *request) (storage.Object, runtime.Object, error) {
 
 // currentFresh reads the object the request names from the store.
 func (s *Server) currentFresh(q *request) (storage.Object, runtime.Object, error) {
-	cur, err := s.store.Get(q.r.Context(), q.key(q.ri.name))
+	return s.freshNamed(q, q.ri.name)
+}
+
+// freshNamed reads the object called name, of the request's resource and
+// namespace, from the store.
+func (s *Server) freshNamed(q *request, name string) (storage.Object, runtime.Object, error) {
+	cur, err := s.store.Get(q.r.Context(), q.key(name))
 	if err != nil {
-		return cur, nil, storageError(err, q.res.GVR().GroupResource(), q.ri.name)
+		return cur, nil, storageError(err, q.res.GVR().GroupResource(), name)
 	}
 	s.objects.put(cur)
 	obj, err := s.decodeStored(q.res, cur)

@@ -130,7 +130,11 @@ func Run(ctx context.Context, clientFor ClientConfig, opts Options) error {
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}
 	for ctx.Err() == nil {
-		var runErr error
+		// The controllers run in the callback's goroutine; claimed makes
+		// sure that they either ran to the end or never start, before
+		// this process competes again or returns.
+		var claimed sync.Once
+		finished := make(chan error, 1)
 		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 			Lock:            lock,
 			Name:            "sqlkube-controller-manager",
@@ -140,18 +144,24 @@ func Run(ctx context.Context, clientFor ClientConfig, opts Options) error {
 			ReleaseOnCancel: true,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(ctx context.Context) {
+					run := false
+					claimed.Do(func() { run = true })
+					if !run {
+						return
+					}
 					log.Info("leading: starting controllers", "identity", id, "controllers", names)
-					runErr = runControllers(ctx, clientFor, names, opts, log)
+					finished <- runControllers(ctx, clientFor, names, opts, log)
 				},
-				OnStoppedLeading: func() { log.Info("stopped leading", "identity", id) },
+				OnStoppedLeading: func() { log.Info("not leading", "identity", id) },
 			},
 		})
 		if err != nil {
 			return fmt.Errorf("leader election: %w", err)
 		}
 		le.Run(ctx)
-		if runErr != nil {
-			return runErr
+		claimed.Do(func() { finished <- nil })
+		if err := <-finished; err != nil {
+			return err
 		}
 	}
 	return nil
