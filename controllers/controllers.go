@@ -1,12 +1,3 @@
-// Package controllers holds what every controller shares: the Config a
-// controller is built from, and Queue, the rate-limited work loop that turns
-// informer events into keys and runs a reconcile function over them.
-//
-// Each controller lives in its own package below this one (replicaset,
-// deployment, ...). A controller reads from informer caches, writes through
-// the API, and has a sync function that takes a key ("namespace/name" or
-// "name") and is safe to run any number of times. The manager package wires
-// them together and runs them in the elected leader only.
 package controllers
 
 import (

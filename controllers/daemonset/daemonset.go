@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -47,7 +46,8 @@ type Controller struct {
 	nodeLister corelisters.NodeLister
 	synced     []cache.InformerSynced
 	queue      *controllers.Queue
-	pending    *pending
+	owners     *controllers.Owners[*appsv1.DaemonSet]
+	pending    *controllers.PendingPods
 	now        func() time.Time
 }
 
@@ -65,9 +65,11 @@ func New(cfg *controllers.Config) *Controller {
 		podLister:  podInf.Lister(),
 		nodeLister: nodeInf.Lister(),
 		synced:     []cache.InformerSynced{dsInf.Informer().HasSynced, podInf.Informer().HasSynced, nodeInf.Informer().HasSynced},
-		pending:    newPending(),
+		pending:    controllers.NewPendingPods(),
 		now:        time.Now,
 	}
+	c.owners = controllers.NewOwners(controllerKind, c.dsLister.DaemonSets,
+		func(ds *appsv1.DaemonSet) *metav1.LabelSelector { return ds.Spec.Selector })
 	c.queue = controllers.NewQueue(Name, c.log, c.sync)
 	handlers := []struct {
 		inf cache.SharedIndexInformer
@@ -98,29 +100,20 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 
 // owner returns the key of the DaemonSet that controls pod, if any.
 func (c *Controller) owner(pod *corev1.Pod) (string, bool) {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
+	ds, ok := c.owners.Resolve(pod.Namespace, metav1.GetControllerOf(pod))
+	if !ok {
 		return "", false
 	}
-	ds, err := c.dsLister.DaemonSets(pod.Namespace).Get(ref.Name)
-	if err != nil || ds.UID != ref.UID {
-		return "", false
-	}
-	return pod.Namespace + "/" + ds.Name, true
+	return controllers.Key(ds), true
 }
 
 // enqueueSelecting queues every DaemonSet whose selector matches an orphan
-// pod, so that it can adopt it.
+// pod, so that it can adopt it. Unlike the ReplicaSet controller it also
+// offers pods without labels (a selector of DoesNotExist expressions
+// matches them).
 func (c *Controller) enqueueSelecting(pod *corev1.Pod) {
-	all, err := c.dsLister.DaemonSets(pod.Namespace).List(labels.Everything())
-	if err != nil {
-		return
-	}
-	for _, ds := range all {
-		sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
-		if err == nil && !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) {
-			c.queue.Add(ds.Namespace + "/" + ds.Name)
-		}
+	for _, ds := range c.owners.Selecting(pod.Namespace, pod.Labels) {
+		c.queue.Add(controllers.Key(ds))
 	}
 }
 
@@ -147,10 +140,7 @@ func (c *Controller) updatePod(old, cur any) {
 }
 
 func (c *Controller) deletePod(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	if pod, ok := obj.(*corev1.Pod); ok {
+	if pod, ok := controllers.ObjectOf[*corev1.Pod](obj); ok {
 		if key, ok := c.owner(pod); ok {
 			c.queue.Add(key)
 		}
@@ -183,17 +173,13 @@ func (c *Controller) enqueueAll() {
 // creates and deletes pods so that each eligible node runs one current
 // pod, and writes the status.
 func (c *Controller) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return controllers.Permanent(fmt.Errorf("daemonset key %q: %w", key, err))
-	}
-	cached, err := c.dsLister.DaemonSets(ns).Get(name)
+	cached, err := c.owners.ByKey(key)
 	if apierrors.IsNotFound(err) {
-		c.pending.forget(key)
+		c.pending.Forget(key)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("get daemonset %s: %w", key, err)
+		return err
 	}
 	ds := cached.DeepCopy()
 	if ds.DeletionTimestamp != nil {
@@ -219,50 +205,49 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	hash := templateHash(&ds.Spec.Template, ds.Status.CollisionCount)
 	plan := c.plan(ds, nodes, pods, hash)
 	var manageErr error
-	if c.pending.settled(key, c.podLister, c.now()) {
+	if c.pending.Settled(key, c.podLister, c.now()) {
 		manageErr = c.apply(ctx, key, ds, plan, hash)
 	}
 	return errors.Join(manageErr, c.updateStatus(ctx, ds, plan, hash))
 }
 
 // claimPods returns the pods ds owns, adopting matching orphans and
-// releasing owned pods that no longer match its selector.
+// releasing owned pods that no longer match its selector. Owner references
+// are written whole, with the pod's resourceVersion as a precondition, so
+// a pod that changed since the cache saw it is left for the next sync.
 func (c *Controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet, sel labels.Selector) ([]*corev1.Pod, error) {
 	all, err := c.podLister.Pods(ds.Namespace).List(labels.Everything())
 	if err != nil {
 		return nil, fmt.Errorf("list pods in %s: %w", ds.Namespace, err)
 	}
-	var owned []*corev1.Pod
-	var errs []error
-	for _, pod := range all {
-		ref := metav1.GetControllerOf(pod)
-		matches := sel.Matches(labels.Set(pod.Labels))
-		switch {
-		case ref != nil && ref.UID == ds.UID && matches:
-			owned = append(owned, pod)
-		case ref != nil && ref.UID == ds.UID && pod.DeletionTimestamp == nil:
+	m := controllers.Claimer[*corev1.Pod]{
+		Owner:    ds,
+		Selector: sel,
+		Adopt: func(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
+			refs := append(append([]metav1.OwnerReference{}, pod.OwnerReferences...), *metav1.NewControllerRef(ds, controllerKind))
+			adopted, err := c.patchOwners(ctx, pod, refs)
+			if err != nil {
+				return nil, fmt.Errorf("adopt pod %s/%s: %w", pod.Namespace, pod.Name, err)
+			}
+			return adopted, nil
+		},
+		Release: func(ctx context.Context, pod *corev1.Pod) error {
+			if pod.DeletionTimestamp != nil {
+				return nil // going anyway
+			}
 			refs := make([]metav1.OwnerReference, 0, len(pod.OwnerReferences))
 			for _, r := range pod.OwnerReferences {
 				if r.UID != ds.UID {
 					refs = append(refs, r)
 				}
 			}
-			if _, err := c.patchOwners(ctx, pod, refs); err != nil && !apierrors.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("release pod %s/%s: %w", pod.Namespace, pod.Name, err))
+			if _, err := c.patchOwners(ctx, pod, refs); err != nil {
+				return fmt.Errorf("release pod %s/%s: %w", pod.Namespace, pod.Name, err)
 			}
-		case ref == nil && matches && pod.DeletionTimestamp == nil:
-			refs := append(append([]metav1.OwnerReference{}, pod.OwnerReferences...), *metav1.NewControllerRef(ds, controllerKind))
-			adopted, err := c.patchOwners(ctx, pod, refs)
-			if err != nil {
-				if !apierrors.IsNotFound(err) {
-					errs = append(errs, fmt.Errorf("adopt pod %s/%s: %w", pod.Namespace, pod.Name, err))
-				}
-				continue
-			}
-			owned = append(owned, adopted)
-		}
+			return nil
+		},
 	}
-	return owned, errors.Join(errs...)
+	return m.Claim(ctx, all)
 }
 
 // patchOwners sets pod's owner references, failing if the pod changed
@@ -418,7 +403,7 @@ func olderFirst(a, b *corev1.Pod) bool {
 }
 
 // apply carries out p: deletions first, then creations in slow-start
-// batches (1, 2, 4, ...) that stop at the first batch with a failure.
+// batches (controllers.SlowStart).
 func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet, p *plan, hash string) error {
 	var errs []error
 	failed := map[types.UID]bool{}
@@ -449,21 +434,10 @@ func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet
 			errs = append(errs, c.deletePodAPI(ctx, key, ds, pod, &zero))
 		}
 	}
-	for start, batch := 0, 1; start < len(p.create); batch = min(2*batch, maxBatch) {
-		end := min(start+batch, len(p.create))
-		var wg sync.WaitGroup
-		batchErrs := make([]error, end-start)
-		for i, nodeName := range p.create[start:end] {
-			wg.Go(func() { batchErrs[i] = c.createPod(ctx, key, ds, nodeName, hash) })
-		}
-		wg.Wait()
-		start = end
-		if err := errors.Join(batchErrs...); err != nil {
-			errs = append(errs, err)
-			break
-		}
-	}
-	return errors.Join(errs...)
+	_, err := controllers.SlowStart(len(p.create), maxBatch, func(i int) error {
+		return c.createPod(ctx, key, ds, p.create[i], hash)
+	})
+	return errors.Join(append(errs, err)...)
 }
 
 func (c *Controller) createPod(ctx context.Context, key string, ds *appsv1.DaemonSet, nodeName, hash string) error {
@@ -475,7 +449,7 @@ func (c *Controller) createPod(ctx context.Context, key string, ds *appsv1.Daemo
 		}
 		return fmt.Errorf("create pod of daemonset %s on node %s: %w", key, nodeName, err)
 	}
-	c.pending.created(key, created.Namespace, created.Name, c.now())
+	c.pending.Created(key, created.Namespace, created.Name, c.now())
 	c.recorder.Eventf(ds, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
 	return nil
 }
@@ -492,30 +466,15 @@ func (c *Controller) deletePodAPI(ctx context.Context, key string, ds *appsv1.Da
 		c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 		return fmt.Errorf("delete pod %s/%s of daemonset %s: %w", pod.Namespace, pod.Name, key, err)
 	}
-	c.pending.deleted(key, pod.Namespace, pod.Name, pod.UID, c.now())
+	c.pending.Deleted(key, pod.Namespace, pod.Name, pod.UID, c.now())
 	c.recorder.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", pod.Name)
 	return nil
 }
 
 // newPod returns ds's pod for nodeName, bound to it.
 func newPod(ds *appsv1.DaemonSet, nodeName, hash string) *corev1.Pod {
-	t := ds.Spec.Template.DeepCopy()
-	lbls := make(map[string]string, len(t.Labels)+1)
-	for k, v := range t.Labels {
-		lbls[k] = v
-	}
-	lbls[appsv1.ControllerRevisionHashLabelKey] = hash
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    ds.Name + "-",
-			Namespace:       ds.Namespace,
-			Labels:          lbls,
-			Annotations:     t.Annotations,
-			Finalizers:      t.Finalizers,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, controllerKind)},
-		},
-		Spec: t.Spec,
-	}
+	pod := controllers.PodFromTemplate(&ds.Spec.Template, ds, controllerKind)
+	pod.Labels[appsv1.ControllerRevisionHashLabelKey] = hash
 	pod.Spec.NodeName = nodeName
 	pod.Spec.Tolerations = withDaemonTolerations(pod.Spec.Tolerations)
 	return pod

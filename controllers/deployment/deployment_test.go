@@ -14,12 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -32,25 +31,11 @@ type fixture struct {
 
 func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	t.Helper()
-	client := fake.NewClientset(objs...)
-	inf := informers.NewSharedInformerFactory(client, 0)
-	c := New(&controllers.Config{Client: client, Informers: inf})
+	client, cfg := controllertest.NewConfig(t, objs...)
+	c := New(cfg)
 	c.recorder = record.NewFakeRecorder(1000)
 	c.now = func() time.Time { return t0 }
-	for _, o := range objs {
-		var err error
-		switch o := o.(type) {
-		case *appsv1.Deployment:
-			err = inf.Apps().V1().Deployments().Informer().GetIndexer().Add(o)
-		case *appsv1.ReplicaSet:
-			err = inf.Apps().V1().ReplicaSets().Informer().GetIndexer().Add(o)
-		case *corev1.Pod:
-			err = inf.Core().V1().Pods().Informer().GetIndexer().Add(o)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	controllertest.Cache(t, cfg.Informers, objs...)
 	return &fixture{t: t, client: client, c: c}
 }
 

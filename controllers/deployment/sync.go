@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/sqlkube/sqlkube/controllers"
 )
@@ -25,16 +24,12 @@ func intstrOrDefault(v *intstr.IntOrString) *intstr.IntOrString {
 
 // sync reconciles the Deployment named by key.
 func (c *Controller) sync(ctx context.Context, k string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(k)
-	if err != nil {
-		return controllers.Permanent(fmt.Errorf("deployment key %q: %w", k, err))
-	}
-	cached, err := c.dLister.Deployments(ns).Get(name)
+	cached, err := c.owners.ByKey(k)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("get deployment %s: %w", k, err)
+		return err
 	}
 	d := cached.DeepCopy()
 

@@ -221,6 +221,10 @@ const deletedRV = "deleted"
 // stale cache (and create a second slice for the same pods). An entry
 // older than trackerTTL is dropped: someone else may have deleted the
 // slice before the cache saw it.
+//
+// Unlike controllers.PendingPods it tracks updates as well as creations
+// and deletions, so it compares resourceVersions, not mere presence, and
+// it is checked against the slices already listed for the Service.
 type sliceTracker struct {
 	mu      sync.Mutex
 	written map[string]map[string]tracked // service key → slice name

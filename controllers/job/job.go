@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -54,7 +53,8 @@ type Controller struct {
 	podLister corelisters.PodLister
 	synced    []cache.InformerSynced
 	queue     *controllers.Queue
-	pending   *pending
+	owners    *controllers.Owners[*batchv1.Job]
+	pending   *controllers.PendingPods
 	now       func() time.Time
 	// backoffBase and backoffMax bound the delay before a failed pod is
 	// replaced: base, 2*base, 4*base, ... at most max.
@@ -73,12 +73,14 @@ func New(cfg *controllers.Config) *Controller {
 		jobLister:   jobInf.Lister(),
 		podLister:   podInf.Lister(),
 		synced:      []cache.InformerSynced{jobInf.Informer().HasSynced, podInf.Informer().HasSynced},
-		pending:     newPending(),
+		pending:     controllers.NewPendingPods(),
 		now:         time.Now,
 		backoffBase: backoffBase,
 		backoffMax:  backoffMax,
 	}
 	c.queue = controllers.NewQueue(Name, c.log, c.sync)
+	// Jobs adopt no orphans (Selecting is not used): no selector.
+	c.owners = controllers.NewOwners[*batchv1.Job](controllerKind, c.jobLister.Jobs, nil)
 	if _, err := jobInf.Informer().AddEventHandler(c.queue.EventHandler()); err != nil {
 		c.log.Error("add job event handler", "err", err)
 	}
@@ -107,19 +109,12 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 
 // enqueueOwner queues the Job that controls a pod (or a pod's tombstone).
 func (c *Controller) enqueueOwner(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllers.ObjectOf[*corev1.Pod](obj)
 	if !ok {
 		return
 	}
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return
-	}
-	if job, err := c.jobLister.Jobs(pod.Namespace).Get(ref.Name); err == nil && job.UID == ref.UID {
-		c.queue.Add(pod.Namespace + "/" + ref.Name)
+	if job, ok := c.owners.Resolve(pod.Namespace, metav1.GetControllerOf(pod)); ok {
+		c.queue.Add(controllers.Key(job))
 	}
 }
 
@@ -182,17 +177,13 @@ func finishedAt(p *corev1.Pod) time.Time {
 // finished, creates or deletes pods so that the right number runs, and
 // writes the status.
 func (c *Controller) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return controllers.Permanent(fmt.Errorf("job key %q: %w", key, err))
-	}
-	cached, err := c.jobLister.Jobs(ns).Get(name)
+	cached, err := c.owners.ByKey(key)
 	if apierrors.IsNotFound(err) {
-		c.pending.forget(key)
+		c.pending.Forget(key)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("get job %s: %w", key, err)
+		return err
 	}
 	job := cached.DeepCopy()
 	if job.DeletionTimestamp != nil {
@@ -203,7 +194,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.recorder.Eventf(job, corev1.EventTypeWarning, "InvalidSelector", "Invalid selector: %v", err)
 		return controllers.Permanent(fmt.Errorf("job %s selector: %w", key, err))
 	}
-	all, err := c.podLister.Pods(ns).List(sel)
+	all, err := c.podLister.Pods(job.Namespace).List(sel)
 	if err != nil {
 		return fmt.Errorf("list pods of job %s: %w", key, err)
 	}
@@ -215,7 +206,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	n := countPods(pods)
 	now := c.now()
-	settled := c.pending.settled(key, c.podLister, now)
+	settled := c.pending.Settled(key, c.podLister, now)
 
 	if finished(job) {
 		// Pods left running by a sync that failed half-way.
@@ -266,7 +257,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	st.Active = active
 	if !apiequality.Semantic.DeepEqual(&job.Status, st) {
 		job.Status = *st
-		if _, err := c.client.BatchV1().Jobs(ns).UpdateStatus(ctx, job, metav1.UpdateOptions{}); err != nil {
+		if _, err := c.client.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{}); err != nil {
 			errs = append(errs, fmt.Errorf("update status of job %s: %w", key, err))
 		}
 	}
@@ -383,29 +374,10 @@ func (c *Controller) manage(ctx context.Context, key string, job *batchv1.Job, s
 	return int32(created), err
 }
 
-// createPods creates n pods of job in slow-start batches (1, 2, 4, ...)
-// that stop at the first batch with a failure, and returns how many it
-// created.
+// createPods creates n pods of job in slow-start batches
+// (controllers.SlowStart) and returns how many it created.
 func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Job, n int) (int, error) {
-	created := 0
-	for batch := 1; created < n; batch = min(2*batch, maxBatch) {
-		size := min(batch, n-created)
-		errs := make([]error, size)
-		var wg sync.WaitGroup
-		for i := range size {
-			wg.Go(func() { errs[i] = c.createPod(ctx, key, job) })
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err == nil {
-				created++
-			}
-		}
-		if err := errors.Join(errs...); err != nil {
-			return created, err
-		}
-	}
-	return created, nil
+	return controllers.SlowStart(n, maxBatch, func(int) error { return c.createPod(ctx, key, job) })
 }
 
 func (c *Controller) createPod(ctx context.Context, key string, job *batchv1.Job) error {
@@ -416,7 +388,7 @@ func (c *Controller) createPod(ctx context.Context, key string, job *batchv1.Job
 		}
 		return fmt.Errorf("create pod of job %s: %w", key, err)
 	}
-	c.pending.created(key, pod.Namespace, pod.Name, c.now())
+	c.pending.Created(key, pod.Namespace, pod.Name, c.now())
 	c.recorder.Eventf(job, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", pod.Name)
 	return nil
 }
@@ -431,7 +403,7 @@ func (c *Controller) deletePods(ctx context.Context, key string, job *batchv1.Jo
 		err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		switch {
 		case err == nil:
-			c.pending.deleted(key, p.Namespace, p.Name, p.UID, c.now())
+			c.pending.Deleted(key, p.Namespace, p.Name, p.UID, c.now())
 			c.recorder.Eventf(job, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 			deleted++
 		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
@@ -445,11 +417,8 @@ func (c *Controller) deletePods(ctx context.Context, key string, job *batchv1.Jo
 
 // newPod returns a pod of job.
 func newPod(job *batchv1.Job) *corev1.Pod {
-	t := job.Spec.Template.DeepCopy()
-	lbls := make(map[string]string, len(t.Labels)+4)
-	for k, v := range t.Labels {
-		lbls[k] = v
-	}
+	pod := controllers.PodFromTemplate(&job.Spec.Template, job, controllerKind)
+	lbls := pod.Labels
 	for k, v := range map[string]string{batchv1.JobNameLabel: job.Name, legacyJobNameLabel: job.Name} {
 		if _, ok := lbls[k]; !ok {
 			lbls[k] = v
@@ -459,15 +428,5 @@ func newPod(job *batchv1.Job) *corev1.Pod {
 		lbls[batchv1.ControllerUidLabel] = string(job.UID)
 		lbls[legacyControllerUIDLabel] = string(job.UID)
 	}
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    job.Name + "-",
-			Namespace:       job.Namespace,
-			Labels:          lbls,
-			Annotations:     t.Annotations,
-			Finalizers:      t.Finalizers,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, controllerKind)},
-		},
-		Spec: t.Spec,
-	}
+	return pod
 }

@@ -2,8 +2,6 @@ package job
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sort"
 	"strings"
 	"testing"
@@ -15,13 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -87,32 +83,11 @@ type fixture struct {
 
 func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	t.Helper()
-	client := fake.NewClientset(objs...)
-	client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
-		if p.Name == "" {
-			p.Name = p.GenerateName + rand.String(5)
-		}
-		return false, nil, nil
-	})
-	inf := informers.NewSharedInformerFactory(client, 0)
-	cfg := &controllers.Config{Client: client, Informers: inf, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	t.Cleanup(cfg.Shutdown)
+	client, cfg := controllertest.NewConfig(t, objs...)
 	c := New(cfg)
 	c.recorder = record.NewFakeRecorder(1000)
 	c.now = func() time.Time { return t0 }
-	for _, o := range objs {
-		var err error
-		switch o := o.(type) {
-		case *corev1.Pod:
-			err = inf.Core().V1().Pods().Informer().GetIndexer().Add(o)
-		case *batchv1.Job:
-			err = inf.Batch().V1().Jobs().Informer().GetIndexer().Add(o)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	controllertest.Cache(t, cfg.Informers, objs...)
 	return &fixture{t: t, client: client, c: c}
 }
 

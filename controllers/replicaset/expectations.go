@@ -14,6 +14,14 @@ const expectationsTTL = 5 * time.Minute
 // informer. While a ReplicaSet has unmet expectations its sync does not
 // create or delete pods: the cache would under-count pods in flight and
 // the controller would overshoot. Safe for concurrent use.
+//
+// It differs from controllers.PendingPods, which the daemonset and job
+// controllers use, on purpose: a ReplicaSet records a whole batch (up to
+// burstReplicas pods with generated names) before it writes it, and its
+// pod event handlers count the pods off as they appear, so an event that
+// arrives before Create returns is not missed and a sync never has to look
+// pods up by name. PendingPods records each write by name after the API
+// accepted it and checks the names against the lister.
 type expectations struct {
 	mu  sync.Mutex
 	now func() time.Time

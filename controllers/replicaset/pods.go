@@ -2,7 +2,6 @@ package replicaset
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -14,22 +13,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kubectl/pkg/util/podutils"
+
+	"github.com/sqlkube/sqlkube/controllers"
 )
 
 // newPod returns the pod rs creates from its template.
 func newPod(rs *appsv1.ReplicaSet) *corev1.Pod {
-	t := rs.Spec.Template.DeepCopy()
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    rs.Name + "-",
-			Namespace:       rs.Namespace,
-			Labels:          t.Labels,
-			Annotations:     t.Annotations,
-			Finalizers:      t.Finalizers,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, controllerKind)},
-		},
-		Spec: t.Spec,
-	}
+	return controllers.PodFromTemplate(&rs.Spec.Template, rs, controllerKind)
 }
 
 // generateNameAttempts bounds the creations of one pod whose generated
@@ -101,28 +91,10 @@ func (c *Controller) deletePods(ctx context.Context, rs *appsv1.ReplicaSet, pods
 	return errors.Join(errs...)
 }
 
-// ownerPatch is the strategic merge patch that adds or removes rs as the
-// controller of a pod (owner references merge by uid).
-func ownerPatch(rs *appsv1.ReplicaSet, pod *corev1.Pod, remove bool) ([]byte, error) {
-	ref := map[string]any{"uid": rs.UID}
-	if remove {
-		ref["$patch"] = "delete"
-	} else {
-		ref = map[string]any{
-			"apiVersion": controllerKind.GroupVersion().String(), "kind": controllerKind.Kind,
-			"name": rs.Name, "uid": rs.UID, "controller": true, "blockOwnerDeletion": true,
-		}
-	}
-	return json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid":             pod.UID,
-		"ownerReferences": []any{ref},
-	}})
-}
-
 // adoptPod makes rs the controller of the orphan pod and returns the pod
 // as stored.
 func (c *Controller) adoptPod(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) (*corev1.Pod, error) {
-	patch, err := ownerPatch(rs, pod, false)
+	patch, err := controllers.OwnerRefPatch(rs, controllerKind, pod.UID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +108,7 @@ func (c *Controller) adoptPod(ctx context.Context, rs *appsv1.ReplicaSet, pod *c
 // releasePod removes rs's owner reference from a pod that no longer
 // matches its selector. A pod already gone is not an error.
 func (c *Controller) releasePod(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) error {
-	patch, err := ownerPatch(rs, pod, true)
+	patch, err := controllers.OwnerRefPatch(rs, controllerKind, pod.UID, true)
 	if err != nil {
 		return err
 	}
@@ -154,6 +126,8 @@ func (c *Controller) releasePod(ctx context.Context, rs *appsv1.ReplicaSet, pod 
 // returns how many calls succeeded and that error. A template the API
 // rejects thus costs one request, while a good one soon runs at full
 // parallelism without waiting for the slowest call of each batch.
+// (controllers.SlowStart, for the few pods of a DaemonSet or Job sync,
+// keeps doubling batches to the end instead.)
 func slowStartBatch(count, initial, maxParallel int, fn func() error) (int, error) {
 	remaining, successes := count, 0
 	batch := min(remaining, initial, maxParallel)

@@ -49,6 +49,8 @@ type Controller struct {
 	podIndexer cache.Indexer
 	synced     []cache.InformerSynced
 	queue      *controllers.Queue
+	owners     *controllers.Owners[*appsv1.ReplicaSet]
+	pods       *controllers.Dependents[*appsv1.ReplicaSet, *corev1.Pod]
 	exp        *expectations
 	recorder   record.EventRecorder
 	log        *slog.Logger
@@ -75,6 +77,15 @@ func New(cfg *controllers.Config) *Controller {
 		parallel:  maxParallel,
 	}
 	c.queue = controllers.NewQueue(Name, c.log, c.sync)
+	c.owners = controllers.NewOwners(controllerKind, c.rsLister.ReplicaSets,
+		func(rs *appsv1.ReplicaSet) *metav1.LabelSelector { return rs.Spec.Selector })
+	c.pods = &controllers.Dependents[*appsv1.ReplicaSet, *corev1.Pod]{
+		Owners:  c.owners,
+		Enqueue: func(rs *appsv1.ReplicaSet) { c.queue.Add(rsKey(rs)) },
+		Added:   func(rs *appsv1.ReplicaSet, _ *corev1.Pod) { c.exp.creationObserved(rsKey(rs)) },
+		Updated: c.podUpdated,
+		Deleted: func(rs *appsv1.ReplicaSet, pod *corev1.Pod) { c.exp.deletionObserved(rsKey(rs), podKey(pod)) },
+	}
 	if _, ok := podInf.Informer().GetIndexer().GetIndexers()[podOwnerIndex]; !ok {
 		if err := podInf.Informer().AddIndexers(cache.Indexers{podOwnerIndex: indexPodByOwner}); err != nil {
 			utilruntime.HandleError(fmt.Errorf("%s: add pod index: %w", Name, err))
@@ -91,9 +102,9 @@ func New(cfg *controllers.Config) *Controller {
 		DeleteFunc: c.deleteReplicaSet,
 	})
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.addPod,
+		AddFunc:    c.pods.Add,
 		UpdateFunc: c.updatePod,
-		DeleteFunc: c.deletePod,
+		DeleteFunc: c.pods.Delete,
 	})
 	c.synced = []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced}
 	return c
@@ -122,72 +133,12 @@ func rsKey(rs *appsv1.ReplicaSet) string { return rs.Namespace + "/" + rs.Name }
 func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 
 func (c *Controller) deleteReplicaSet(obj any) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
+	rs, ok := controllers.ObjectOf[*appsv1.ReplicaSet](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if rs, ok = tomb.Obj.(*appsv1.ReplicaSet); !ok {
-			return
-		}
+		return
 	}
 	c.exp.forget(rsKey(rs))
 	c.queue.Add(rsKey(rs))
-}
-
-// resolveControllerRef returns the ReplicaSet ref points at, or nil when
-// ref is not a ReplicaSet or names one that no longer exists (UID).
-func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	rs, err := c.rsLister.ReplicaSets(namespace).Get(ref.Name)
-	if err != nil || rs.UID != ref.UID {
-		return nil
-	}
-	return rs
-}
-
-// replicaSetsFor returns the ReplicaSets whose selector matches an orphan
-// pod, so that one of them can adopt it.
-func (c *Controller) replicaSetsFor(pod *corev1.Pod) []*appsv1.ReplicaSet {
-	if len(pod.Labels) == 0 {
-		return nil
-	}
-	all, err := c.rsLister.ReplicaSets(pod.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil
-	}
-	var out []*appsv1.ReplicaSet
-	for _, rs := range all {
-		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		out = append(out, rs)
-	}
-	return out
-}
-
-func (c *Controller) addPod(obj any) {
-	pod := obj.(*corev1.Pod)
-	if pod.DeletionTimestamp != nil {
-		// Seen for the first time already terminating (a restart of the
-		// controller): count it as a deletion.
-		c.deletePod(pod)
-		return
-	}
-	if ref := metav1.GetControllerOf(pod); ref != nil {
-		if rs := c.resolveControllerRef(pod.Namespace, ref); rs != nil {
-			c.exp.creationObserved(rsKey(rs))
-			c.queue.Add(rsKey(rs))
-		}
-		return
-	}
-	for _, rs := range c.replicaSetsFor(pod) {
-		c.queue.Add(rsKey(rs))
-	}
 }
 
 func (c *Controller) updatePod(old, cur any) {
@@ -195,62 +146,22 @@ func (c *Controller) updatePod(old, cur any) {
 		return
 	}
 	oldPod, curPod := old.(*corev1.Pod), cur.(*corev1.Pod)
-	labelsChanged := !labels.Equals(oldPod.Labels, curPod.Labels)
 	if curPod.DeletionTimestamp != nil {
 		// A graceful deletion started: the pod no longer counts, so its
 		// ReplicaSet may replace it now rather than when it is gone.
-		c.deletePod(curPod)
-		if labelsChanged {
-			c.deletePod(oldPod)
+		c.pods.Delete(curPod)
+		if !labels.Equals(oldPod.Labels, curPod.Labels) {
+			c.pods.Delete(oldPod)
 		}
 		return
 	}
-	curRef, oldRef := metav1.GetControllerOf(curPod), metav1.GetControllerOf(oldPod)
-	refChanged := (curRef == nil) != (oldRef == nil) || (curRef != nil && curRef.UID != oldRef.UID)
-	if refChanged && oldRef != nil {
-		if rs := c.resolveControllerRef(oldPod.Namespace, oldRef); rs != nil {
-			c.queue.Add(rsKey(rs))
-		}
-	}
-	if curRef != nil {
-		rs := c.resolveControllerRef(curPod.Namespace, curRef)
-		if rs == nil {
-			return
-		}
-		c.queue.Add(rsKey(rs))
-		// A pod that just became ready turns available minReadySeconds
-		// later; look again then.
-		if rs.Spec.MinReadySeconds > 0 && !podutils.IsPodReady(oldPod) && podutils.IsPodReady(curPod) {
-			c.queue.AddAfter(rsKey(rs), time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
-		}
-		return
-	}
-	if labelsChanged || refChanged {
-		for _, rs := range c.replicaSetsFor(curPod) {
-			c.queue.Add(rsKey(rs))
-		}
-	}
+	c.pods.Update(old, cur)
 }
 
-func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+// podUpdated looks at rs again when one of its pods just became ready: it
+// turns available minReadySeconds later.
+func (c *Controller) podUpdated(rs *appsv1.ReplicaSet, old, cur *corev1.Pod) {
+	if rs.Spec.MinReadySeconds > 0 && !podutils.IsPodReady(old) && podutils.IsPodReady(cur) {
+		c.queue.AddAfter(rsKey(rs), time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
 	}
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil {
-		return
-	}
-	rs := c.resolveControllerRef(pod.Namespace, ref)
-	if rs == nil {
-		return
-	}
-	c.exp.deletionObserved(rsKey(rs), podKey(pod))
-	c.queue.Add(rsKey(rs))
 }

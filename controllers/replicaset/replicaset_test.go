@@ -19,7 +19,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -35,29 +35,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	t.Helper()
-	client := fake.NewClientset(objs...)
-	var n atomic.Int32
-	client.PrependReactor("create", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
-		pod := a.(clienttesting.CreateAction).GetObject().(*corev1.Pod)
-		if pod.Name == "" {
-			pod.Name = fmt.Sprintf("%s%05d", pod.GenerateName, n.Add(1))
-		}
-		return false, nil, nil
-	})
-	inf := informers.NewSharedInformerFactory(client, 0)
-	c := New(&controllers.Config{Client: client, Informers: inf})
+	client, cfg := controllertest.NewConfig(t, objs...)
+	c := New(cfg)
 	c.recorder = record.NewFakeRecorder(1000)
 	c.now = func() time.Time { return t0 }
 	c.exp.now = c.now
-	for _, o := range objs {
-		switch o := o.(type) {
-		case *appsv1.ReplicaSet:
-			_ = inf.Apps().V1().ReplicaSets().Informer().GetIndexer().Add(o)
-		case *corev1.Pod:
-			_ = inf.Core().V1().Pods().Informer().GetIndexer().Add(o)
-		}
-	}
-	return &fixture{t: t, client: client, c: c, inf: inf}
+	controllertest.Cache(t, cfg.Informers, objs...)
+	return &fixture{t: t, client: client, c: c, inf: cfg.Informers}
 }
 
 func (f *fixture) sync(key string) error {
@@ -279,22 +263,6 @@ func TestCreatedPodsCarryTemplateAndOwner(t *testing.T) {
 	}
 }
 
-func TestAdoptAndReleasePatches(t *testing.T) {
-	rs := newRS("web", 1)
-	for _, tc := range []struct {
-		remove bool
-		want   string
-	}{
-		{false, `{"metadata":{"ownerReferences":[{"apiVersion":"apps/v1","blockOwnerDeletion":true,"controller":true,"kind":"ReplicaSet","name":"web","uid":"web-uid"}],"uid":"p-uid"}}`},
-		{true, `{"metadata":{"ownerReferences":[{"$patch":"delete","uid":"web-uid"}],"uid":"p-uid"}}`},
-	} {
-		b, err := ownerPatch(rs, newPodOf(rs, "p"), tc.remove)
-		if err != nil || string(b) != tc.want {
-			t.Errorf("ownerPatch(remove=%v) = %s, %v; want %s", tc.remove, b, err, tc.want)
-		}
-	}
-}
-
 func TestExpectationsBlockDuplicateCreates(t *testing.T) {
 	rs := newRS("web", 3)
 	f := newFixture(t, rs)
@@ -317,13 +285,13 @@ func TestExpectationsBlockDuplicateCreates(t *testing.T) {
 	idx := f.inf.Core().V1().Pods().Informer().GetIndexer()
 	for i := range pods.Items[:2] {
 		_ = idx.Add(&pods.Items[i])
-		f.c.addPod(&pods.Items[i])
+		f.c.pods.Add(&pods.Items[i])
 	}
 	if f.c.exp.satisfied("default/web") {
 		t.Fatal("expectations satisfied with one creation unobserved")
 	}
 	_ = idx.Add(&pods.Items[2])
-	f.c.addPod(&pods.Items[2])
+	f.c.pods.Add(&pods.Items[2])
 	if !f.c.exp.satisfied("default/web") {
 		t.Fatal("expectations unsatisfied after every creation was observed")
 	}

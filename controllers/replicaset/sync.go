@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/sqlkube/sqlkube/controllers"
@@ -22,17 +21,13 @@ import (
 // delete the difference (when earlier writes were observed), and write
 // the status.
 func (c *Controller) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return controllers.Permanent(fmt.Errorf("replicaset key %q: %w", key, err))
-	}
-	rs, err := c.rsLister.ReplicaSets(ns).Get(name)
+	rs, err := c.owners.ByKey(key)
 	if apierrors.IsNotFound(err) {
 		c.exp.forget(key)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("get replicaset %s: %w", key, err)
+		return err
 	}
 	selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
@@ -90,68 +85,22 @@ func isActive(pod *corev1.Pod) bool {
 
 // claimPods returns the pods of candidates that rs controls after
 // adopting matching orphans and releasing owned pods that stopped
-// matching.
+// matching. Any failed adoption or release fails the claim.
 func (c *Controller) claimPods(ctx context.Context, rs *appsv1.ReplicaSet, selector labels.Selector, candidates []*corev1.Pod) ([]*corev1.Pod, error) {
-	var (
-		claimed  []*corev1.Pod
-		errs     []error
-		adoptErr error
-		checked  bool
-	)
-	for _, pod := range candidates {
-		ref := metav1.GetControllerOf(pod)
-		matches := selector.Matches(labels.Set(pod.Labels))
-		switch {
-		case ref != nil && ref.UID == rs.UID:
-			if matches {
-				claimed = append(claimed, pod)
-				continue
-			}
-			if rs.DeletionTimestamp != nil {
-				continue
-			}
-			if err := c.releasePod(ctx, rs, pod); err != nil {
-				errs = append(errs, err)
-			}
-		case ref == nil && matches && rs.DeletionTimestamp == nil:
-			if !checked {
-				adoptErr, checked = c.canAdopt(ctx, rs), true
-			}
-			if adoptErr != nil {
-				errs = append(errs, adoptErr)
-				continue
-			}
-			adopted, err := c.adoptPod(ctx, rs, pod)
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			claimed = append(claimed, adopted)
-		}
+	m := controllers.Claimer[*corev1.Pod]{
+		Owner:    rs,
+		Selector: selector,
+		Recheck: func(ctx context.Context) error {
+			return controllers.RecheckOwner(ctx, rs, controllerKind.Kind, c.client.AppsV1().ReplicaSets(rs.Namespace).Get)
+		},
+		Adopt:   func(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) { return c.adoptPod(ctx, rs, pod) },
+		Release: func(ctx context.Context, pod *corev1.Pod) error { return c.releasePod(ctx, rs, pod) },
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	claimed, err := m.Claim(ctx, candidates)
+	if err != nil {
+		return nil, err
 	}
 	return claimed, nil
-}
-
-// canAdopt re-reads rs from the API (not the cache) so that a ReplicaSet
-// being deleted, or replaced by one of the same name, adopts nothing.
-func (c *Controller) canAdopt(ctx context.Context, rs *appsv1.ReplicaSet) error {
-	fresh, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("recheck replicaset %s before adoption: %w", rsKey(rs), err)
-	}
-	if fresh.UID != rs.UID {
-		return fmt.Errorf("replicaset %s was recreated (uid %s, cached %s): not adopting", rsKey(rs), fresh.UID, rs.UID)
-	}
-	if fresh.DeletionTimestamp != nil {
-		return fmt.Errorf("replicaset %s is being deleted: not adopting", rsKey(rs))
-	}
-	return nil
 }
 
 // manageReplicas creates or deletes pods so that len(pods) moves toward
