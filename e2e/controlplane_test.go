@@ -167,10 +167,13 @@ func TestControlPlane(t *testing.T) {
 }
 
 // startNodes runs `sqlkube node --simulate n --name prefix` against the
-// cluster until the test ends.
+// cluster until the test ends (or the test stops it).
 func (c *cluster) startNodes(t *testing.T, prefix string, n int) *process {
 	t.Helper()
-	return startProcess(t, filepath.Join(c.dir, "node-"+prefix+".log"), "node", "--kubeconfig", c.kubeconfig, "--simulate", fmt.Sprint(n), "--name", prefix)
+	// Renewals well inside the test's short grace period, as a kubelet's
+	// 10 s are inside the default 40 s.
+	return startProcess(t, filepath.Join(c.dir, "node-"+prefix+".log"), "node", "--kubeconfig", c.kubeconfig,
+		"--simulate", fmt.Sprint(n), "--name", prefix, "--lease-renew-interval=1s")
 }
 
 // must runs kubectl and fails the test if it fails.

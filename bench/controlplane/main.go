@@ -62,7 +62,7 @@ func main() {
 	flag.IntVar(&o.pending, "pending", 10000, "pending pods for the scheduler throughput phase")
 	flag.IntVar(&o.replicas, "replicas", 10000, "Deployment replicas for the scale-up phase")
 	flag.IntVar(&o.maxPods, "max-pods", 30000, "pods the simulator carries in the RSS phase")
-	flag.DurationVar(&o.grace, "node-monitor-grace-period", 10*time.Second, "server flag for the node failure phase")
+	flag.DurationVar(&o.grace, "node-monitor-grace-period", 40*time.Second, "server flag for the node failure phase")
 	flag.IntVar(&o.toleration, "toleration-seconds", 5, "default not-ready/unreachable toleration seconds")
 	flag.DurationVar(&o.idleWindow, "idle-window", 30*time.Second, "how long idle CPU is sampled")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
@@ -147,7 +147,7 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err := b.waitFor(ctx, "nodes Ready", 5*time.Minute, func() (bool, error) { return b.readyNodes(ctx, "sim-", o.nodes) }); err != nil {
 		return res, err
 	}
-	res.NodesReadySeconds = time.Since(t0).Seconds()
+	res.NodesReadySeconds = round(time.Since(t0).Seconds())
 	slog.Info("nodes ready", "nodes", o.nodes, "seconds", res.NodesReadySeconds)
 
 	// 2. Idle: heartbeats only.

@@ -45,7 +45,9 @@ func (s *Simulator) transformPod(obj any) (any, error) {
 	out.Status.StartTime = pod.Status.StartTime
 	out.Status.QOSClass = pod.Status.QOSClass
 	for _, c := range pod.Status.Conditions {
-		if !node.IsOwnedPodCondition(c.Type) {
+		// Ready is kept to notice someone else marking the pod not ready
+		// (the node lifecycle controller, while this node looked dead).
+		if !node.IsOwnedPodCondition(c.Type) || c.Type == corev1.PodReady {
 			out.Status.Conditions = append(out.Status.Conditions, c)
 		}
 	}
@@ -132,10 +134,18 @@ func (s *Simulator) syncPod(ctx context.Context, key string) (time.Duration, err
 			started = pod.Status.StartTime.Time
 		}
 		run := n.ips.adopt(pod.UID, pod.Status.PodIP, started)
+		due := run.started.Add(s.cfg.JobDuration)
+		if !podReady(pod) && (!runsToCompletion(pod) || now.Before(due)) {
+			// Its containers still run: say so again, as a kubelet's
+			// status sync would.
+			if err := s.postStatus(ctx, n, pod, s.runningStatus(pod, run, now)); err != nil {
+				return 0, err
+			}
+		}
 		if !runsToCompletion(pod) {
 			return 0, nil
 		}
-		if due := run.started.Add(s.cfg.JobDuration); now.Before(due) {
+		if now.Before(due) {
 			return due.Sub(now), nil
 		}
 		if err := s.postStatus(ctx, n, pod, s.completedStatus(pod, run, now)); err != nil {
@@ -156,6 +166,16 @@ func (s *Simulator) syncPod(ctx context.Context, key string) (time.Duration, err
 		}
 		return 0, nil
 	}
+}
+
+// podReady reports whether pod's Ready condition is True.
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // runsToCompletion reports whether pod's containers exit (restartPolicy

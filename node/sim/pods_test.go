@@ -244,7 +244,8 @@ func TestIgnoresOtherNodes(t *testing.T) {
 func TestAdoptAfterRestart(t *testing.T) {
 	started := metav1.NewTime(t0.Add(-time.Minute))
 	web := testPod("web", "sim-0", corev1.RestartPolicyAlways)
-	web.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.128.0.2", StartTime: &started}
+	ready := []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	web.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.128.0.2", StartTime: &started, Conditions: ready}
 	job := testPod("job", "sim-0", corev1.RestartPolicyNever)
 	job.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.128.0.3", StartTime: &started}
 	ts := newTestSim(t, web, job, testPod("new", "sim-0", corev1.RestartPolicyAlways))
@@ -259,6 +260,22 @@ func TestAdoptAfterRestart(t *testing.T) {
 	ts.sync(t, "new")
 	if ip := ts.stored(t, "new").Status.PodIP; ip == "10.128.0.2" || ip == "" {
 		t.Errorf("new pod got IP %q, the adopted pod's", ip)
+	}
+}
+
+// TestReadyAgain: a running pod someone marked not ready (the node
+// lifecycle controller, while the node looked dead) is reported Ready
+// again, as a kubelet's status sync would.
+func TestReadyAgain(t *testing.T) {
+	started := metav1.NewTime(t0.Add(-time.Minute))
+	web := testPod("web", "sim-0", corev1.RestartPolicyAlways)
+	web.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.128.0.2", StartTime: &started,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "NodeNotReady"}}}
+	ts := newTestSim(t, web)
+	ts.sync(t, "web")
+	got := ts.stored(t, "web")
+	if !podReady(got) || got.Status.PodIP != "10.128.0.2" {
+		t.Errorf("after sync: ready %v, IP %q; want Ready again on its IP 10.128.0.2", podReady(got), got.Status.PodIP)
 	}
 }
 
