@@ -213,7 +213,12 @@ func (s *Server) watch(q *request) error {
 				continue
 			}
 			selTyp, ok := s.selectedEvent(ctx, q, sel, matched, e, obj)
-			if ok && !send(selTyp, obj) {
+			if !ok {
+				continue
+			}
+			// The object was decoded for the selectors only: what is
+			// sent is the stored JSON, not a second encoding.
+			if form == asObject && !sendRaw(selTyp, e.Object) || form != asObject && !send(selTyp, obj) {
 				return nil
 			}
 		}
