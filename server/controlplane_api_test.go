@@ -179,3 +179,24 @@ func TestMetadataClient(t *testing.T) {
 		t.Fatal("no watch event")
 	}
 }
+
+// TestNoOpUpdateKeepsRevision: an update that changes nothing writes
+// nothing (heartbeats and controllers resend unchanged objects).
+func TestNoOpUpdateKeepsRevision(t *testing.T) {
+	ts := start(t, "")
+	ctx := context.Background()
+	cms := ts.client.CoreV1().ConfigMaps("default")
+	cm, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c", Labels: map[string]string{"b": "2", "a": "1"}}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := cms.Update(ctx, cm, metav1.UpdateOptions{})
+	if err != nil || same.ResourceVersion != cm.ResourceVersion {
+		t.Fatalf("no-op update: rv %s -> %s, %v; want unchanged", cm.ResourceVersion, same.ResourceVersion, err)
+	}
+	same.Data["k"] = "w"
+	changed, err := cms.Update(ctx, same, metav1.UpdateOptions{})
+	if err != nil || changed.ResourceVersion == cm.ResourceVersion {
+		t.Fatalf("real update: rv %s -> %s, %v; want a new one", cm.ResourceVersion, changed.ResourceVersion, err)
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -449,7 +450,9 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
-	if oldValue, _ := encodeForStorage(q.res, old); jsonEqual(value, oldValue) {
+	// Both are json.Marshal output, compact and with sorted map keys:
+	// equal objects are equal bytes.
+	if oldValue, _ := encodeForStorage(q.res, old); bytes.Equal(value, oldValue) {
 		// Nothing changed: like Kubernetes, no new revision.
 		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
 		return s.writeObject(q, http.StatusOK, obj)

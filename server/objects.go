@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -179,10 +178,4 @@ func dedupe(errs field.ErrorList) field.ErrorList {
 		}
 	}
 	return out
-}
-
-// jsonEqual compares two JSON documents byte for byte after compaction.
-func jsonEqual(a, b []byte) bool {
-	var x, y bytes.Buffer
-	return json.Compact(&x, a) == nil && json.Compact(&y, b) == nil && bytes.Equal(x.Bytes(), y.Bytes())
 }

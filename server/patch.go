@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -72,7 +71,9 @@ func (s *Server) patch(q *request) error {
 		if err != nil {
 			return err
 		}
-		current, err := json.Marshal(old)
+		// The stored JSON is the object as old has it: patch it, with
+		// the revision spliced in, instead of encoding old again.
+		current, err := withResourceVersion(cur.Value, cur.Revision)
 		if err != nil {
 			return apierrors.NewInternalError(err)
 		}
