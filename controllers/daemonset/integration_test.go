@@ -3,8 +3,6 @@ package daemonset_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,55 +10,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/sqlkube/sqlkube/controllers"
 	"github.com/sqlkube/sqlkube/controllers/daemonset"
-	"github.com/sqlkube/sqlkube/internal/testserver"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 )
 
-// playNodes acts as the kubelet of every node until ctx is done: pods
-// bound to a node become Running and Ready, and pods being deleted are
-// deleted for good.
-func playNodes(ctx context.Context, t *testing.T, client kubernetes.Interface, ns string) {
-	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				continue
-			}
-			for _, p := range pods.Items {
-				switch {
-				case p.Spec.NodeName == "":
-				case p.DeletionTimestamp != nil:
-					_ = client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))})
-				case p.Status.Phase != corev1.PodRunning:
-					p.Status.Phase = corev1.PodRunning
-					p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-					_, _ = client.CoreV1().Pods(ns).UpdateStatus(ctx, &p, metav1.UpdateOptions{})
-				}
-			}
-		}
-	}()
-}
-
 func TestDaemonSetOnRealServer(t *testing.T) {
-	srv := testserver.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
+	srv, ctx := controllertest.StartServer(t, 50*time.Second)
 	client := srv.Client
 
-	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	controllertest.CreateNamespace(ctx, t, client, "demo")
 	for i := range 4 {
 		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("sim-%d", i)}}
 		if i == 0 {
@@ -84,13 +43,10 @@ func TestDaemonSetOnRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	inf := informers.NewSharedInformerFactory(client, 0)
-	cfg := &controllers.Config{Client: client, Informers: inf, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	defer cfg.Shutdown()
-	c := daemonset.New(cfg)
-	inf.Start(ctx.Done())
-	go c.Run(ctx, 2)
-	playNodes(ctx, t, client, "demo")
+	controllertest.Run(t, srv, daemonset.New, 2, controllertest.Quiet)
+	// The nodes' kubelets: pods bound to a node become Running and Ready,
+	// and pods being deleted are deleted for good.
+	controllertest.RunKubelet(t, client, func(p *corev1.Pod) bool { return p.Spec.NodeName == "" })
 
 	// waitFor waits until the DaemonSet runs exactly one ready pod on
 	// each node in want, each with image, and its status says so.

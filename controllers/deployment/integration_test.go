@@ -10,7 +10,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 	"github.com/sqlkube/sqlkube/controllers/replicaset"
 	"github.com/sqlkube/sqlkube/internal/testserver"
 )
@@ -33,43 +33,10 @@ const stuckImage = "registry.invalid/never-ready"
 // of stuckImage; terminating pods are removed) until the test ends.
 func startControllers(t *testing.T, ts *testserver.Server) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	inf := informers.NewSharedInformerFactory(ts.Client, 0)
-	cfg := &controllers.Config{Client: ts.Client, Informers: inf}
-	rsc, dc := replicaset.New(cfg), New(cfg)
-	kubelet(ctx, t, ts.Client, inf)
-	inf.Start(ctx.Done())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); rsc.Run(ctx, 2) }()
-	go func() { defer wg.Done(); dc.Run(ctx, 2) }()
-	t.Cleanup(func() { cancel(); wg.Wait(); inf.Shutdown(); cfg.Shutdown() })
-}
-
-func kubelet(ctx context.Context, t *testing.T, client kubernetes.Interface, inf informers.SharedInformerFactory) {
-	handle := func(obj any) {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok {
-			return
-		}
-		if pod.DeletionTimestamp != nil {
-			_ = client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
-			return
-		}
-		if pod.Status.Phase == corev1.PodRunning || pod.Spec.Containers[0].Image == stuckImage {
-			return
-		}
-		p := pod.DeepCopy()
-		p.Status.Phase = corev1.PodRunning
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-		if _, err := client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
-			t.Logf("kubelet: update status of %s: %v", p.Name, err)
-		}
-	}
-	_, _ = inf.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    handle,
-		UpdateFunc: func(_, cur any) { handle(cur) },
+	controllertest.StartAll(t, ts, 2, func(cfg *controllers.Config) []controllertest.Controller {
+		return []controllertest.Controller{replicaset.New(cfg), New(cfg)}
 	})
+	controllertest.RunKubelet(t, ts.Client, func(p *corev1.Pod) bool { return p.Spec.Containers[0].Image == stuckImage })
 }
 
 func kubectl(t *testing.T, ts *testserver.Server, args ...string) (string, error) {

@@ -10,26 +10,18 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/sqlkube/sqlkube/controllers"
-	"github.com/sqlkube/sqlkube/internal/testserver"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 )
 
 // TestIntegration runs the controller against a real API server: a Service
 // over pods with IPs gets Endpoints and EndpointSlices listing them, ready
 // and not ready, and follows readiness changes and deletions.
 func TestIntegration(t *testing.T) {
-	srv := testserver.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
+	srv, ctx := controllertest.StartServer(t, 50*time.Second)
 	cs := srv.Client
-	factory := informers.NewSharedInformerFactory(cs, 0)
-	c := New(&controllers.Config{Client: cs, Informers: factory})
-	factory.Start(ctx.Done())
-	go c.Run(ctx, 2)
+	c := controllertest.Run(t, srv, New, 2)
 
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
@@ -49,7 +41,7 @@ func TestIntegration(t *testing.T) {
 	runPod(ctx, t, cs, "db-0", "10.244.1.1", true, func(p *corev1.Pod) { p.Labels["app"] = "db" })
 	runPod(ctx, t, cs, "web-noip", "", true)
 
-	waitFor(ctx, t, "8 ready and 2 not-ready endpoints", func() (bool, error) {
+	controllertest.Poll(ctx, t, 20*time.Second, "8 ready and 2 not-ready endpoints", func() (bool, error) {
 		ready, notReady, err := sliceCounts(ctx, cs)
 		if err != nil || ready != 8 || notReady != 2 {
 			return false, err
@@ -70,7 +62,7 @@ func TestIntegration(t *testing.T) {
 	if err := cs.CoreV1().Pods("default").Delete(ctx, "web-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "the terminating pod out of Endpoints, terminating in its slice", func() (bool, error) {
+	controllertest.Poll(ctx, t, 20*time.Second, "the terminating pod out of Endpoints, terminating in its slice", func() (bool, error) {
 		ep, err := cs.CoreV1().Endpoints("default").Get(ctx, "web", metav1.GetOptions{})
 		if err != nil || len(ep.Subsets) != 1 || len(ep.Subsets[0].Addresses) != 7 {
 			return false, err
@@ -116,7 +108,7 @@ func TestIntegration(t *testing.T) {
 	if err := cs.CoreV1().Services("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "Endpoints and slices of a deleted Service gone", func() (bool, error) {
+	controllertest.Poll(ctx, t, 20*time.Second, "Endpoints and slices of a deleted Service gone", func() (bool, error) {
 		_, err := cs.CoreV1().Endpoints("default").Get(ctx, "web", metav1.GetOptions{})
 		list, lerr := cs.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=web"})
 		return err != nil && lerr == nil && len(list.Items) == 0, nil
@@ -165,13 +157,5 @@ func runPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name, ip
 	}
 	if _, err := cs.CoreV1().Pods("default").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("update status of pod %s: %v", name, err)
-	}
-}
-
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) { return cond() })
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }

@@ -11,24 +11,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/sqlkube/sqlkube/controllers"
-	"github.com/sqlkube/sqlkube/internal/testserver"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 )
 
 // TestIntegration deletes owners with each propagation policy against a
 // real API server and checks what happens to their dependents. The
 // ReplicaSet and pods are made by hand, as their controllers would.
 func TestIntegration(t *testing.T) {
-	srv := testserver.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
-	defer cancel()
+	srv, ctx := controllertest.StartServer(t, 55*time.Second)
 	cs := srv.Client
-	c := New(&controllers.Config{Client: cs, Informers: informers.NewSharedInformerFactory(cs, 0), RESTConfig: srv.Config})
-	go c.Run(ctx, 4)
+	controllertest.Run(t, srv, New, 4)
 
 	t.Run("background", func(t *testing.T) {
 		d, rs, pods := tree(ctx, t, cs, "bg", "")
@@ -176,10 +170,8 @@ func gone(ctx context.Context, cs kubernetes.Interface, rs *appsv1.ReplicaSet, p
 	return true
 }
 
+// poll waits up to 15 s for cond, failing the test if it does not hold.
 func poll(ctx context.Context, t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 15*time.Second, true, func(context.Context) (bool, error) { return cond(), nil })
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
+	controllertest.Poll(ctx, t, 15*time.Second, what, func() (bool, error) { return cond(), nil })
 }

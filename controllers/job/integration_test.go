@@ -3,8 +3,6 @@ package job_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,40 +10,29 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 	"github.com/sqlkube/sqlkube/controllers/job"
-	"github.com/sqlkube/sqlkube/internal/testserver"
 )
 
 // playNode acts as the nodes until ctx is done: a pending pod moves to the
 // phase its "outcome" label names (Succeeded, Failed or Running).
 func playNode(ctx context.Context, client kubernetes.Interface, ns string) {
-	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
+	controllertest.Every(ctx, 50*time.Millisecond, func() {
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return
+		}
+		for _, p := range pods.Items {
+			phase := corev1.PodPhase(p.Labels["outcome"])
+			if p.DeletionTimestamp != nil || p.Status.Phase == phase || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 				continue
 			}
-			for _, p := range pods.Items {
-				phase := corev1.PodPhase(p.Labels["outcome"])
-				if p.DeletionTimestamp != nil || p.Status.Phase == phase || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-					continue
-				}
-				p.Status.Phase = phase
-				_, _ = client.CoreV1().Pods(ns).UpdateStatus(ctx, &p, metav1.UpdateOptions{})
-			}
+			p.Status.Phase = phase
+			_, _ = client.CoreV1().Pods(ns).UpdateStatus(ctx, &p, metav1.UpdateOptions{})
 		}
-	}()
+	})
 }
 
 func newJob(name string, outcome corev1.PodPhase, mods ...func(*batchv1.Job)) *batchv1.Job {
@@ -68,13 +55,9 @@ func newJob(name string, outcome corev1.PodPhase, mods ...func(*batchv1.Job)) *b
 }
 
 func TestJobOnRealServer(t *testing.T) {
-	srv := testserver.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
+	srv, ctx := controllertest.StartServer(t, 50*time.Second)
 	client := srv.Client
-	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	controllertest.CreateNamespace(ctx, t, client, "demo")
 	jobs := []*batchv1.Job{
 		// The acceptance script's Job.
 		newJob("once", corev1.PodSucceeded, func(j *batchv1.Job) { j.Spec.Completions = new(int32(3)) }),
@@ -90,12 +73,7 @@ func TestJobOnRealServer(t *testing.T) {
 		}
 	}
 
-	inf := informers.NewSharedInformerFactory(client, 0)
-	cfg := &controllers.Config{Client: client, Informers: inf, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	defer cfg.Shutdown()
-	c := job.New(cfg)
-	inf.Start(ctx.Done())
-	go c.Run(ctx, 2)
+	controllertest.Run(t, srv, job.New, 2, controllertest.Quiet)
 	playNode(ctx, client, "demo")
 
 	// waitCondition waits as `kubectl wait --for=condition=TYPE` does and

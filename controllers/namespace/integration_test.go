@@ -1,7 +1,6 @@
 package namespace
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,11 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 
-	"github.com/sqlkube/sqlkube/controllers"
-	"github.com/sqlkube/sqlkube/internal/testserver"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 )
 
 // TestIntegration deletes a namespace holding configmaps, a secret, an
@@ -21,14 +17,9 @@ import (
 // content goes (the bound pod once its "node" finishes it), then the
 // namespace.
 func TestIntegration(t *testing.T) {
-	srv := testserver.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
+	srv, ctx := controllertest.StartServer(t, 50*time.Second)
 	cs := srv.Client
-	factory := informers.NewSharedInformerFactory(cs, 0)
-	c := New(&controllers.Config{Client: cs, Informers: factory, RESTConfig: srv.Config})
-	factory.Start(ctx.Done())
-	go c.Run(ctx, 2)
+	controllertest.Run(t, srv, New, 2)
 
 	const ns = "doomed"
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
@@ -61,7 +52,7 @@ func TestIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The bound pod is marked; the namespace waits for it and says so.
-	poll(ctx, t, "the bound pod marked and the namespace reporting it", func() (bool, error) {
+	controllertest.Poll(ctx, t, 20*time.Second, "the bound pod marked and the namespace reporting it", func() (bool, error) {
 		p, err := cs.CoreV1().Pods(ns).Get(ctx, "podnode-a", metav1.GetOptions{})
 		if err != nil || p.DeletionTimestamp == nil {
 			return false, nil
@@ -88,19 +79,11 @@ func TestIntegration(t *testing.T) {
 	if err := cs.CoreV1().Pods(ns).Delete(ctx, "podnode-a", metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))}); err != nil {
 		t.Fatal(err)
 	}
-	poll(ctx, t, "the namespace gone", func() (bool, error) {
+	controllertest.Poll(ctx, t, 20*time.Second, "the namespace gone", func() (bool, error) {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	if _, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "keep", metav1.GetOptions{}); err != nil {
 		t.Errorf("other namespace's configmap: %v", err)
-	}
-}
-
-func poll(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) { return cond() })
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }

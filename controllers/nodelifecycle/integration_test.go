@@ -3,8 +3,6 @@ package nodelifecycle_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,12 +12,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 	"github.com/sqlkube/sqlkube/controllers/nodelifecycle"
-	"github.com/sqlkube/sqlkube/internal/testserver"
 	"github.com/sqlkube/sqlkube/server"
 )
 
@@ -52,26 +49,17 @@ func startKubelet(ctx context.Context, t *testing.T, client kubernetes.Interface
 	if _, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Create(ctx, l, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if !k.alive.Load() {
-				continue
-			}
-			l, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				continue
-			}
-			l.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
-			_, _ = client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Update(ctx, l, metav1.UpdateOptions{})
+	controllertest.Every(ctx, 200*time.Millisecond, func() {
+		if !k.alive.Load() {
+			return
 		}
-	}()
+		l, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return
+		}
+		l.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+		_, _ = client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Update(ctx, l, metav1.UpdateOptions{})
+	})
 	return k
 }
 
@@ -107,15 +95,11 @@ func runPod(ctx context.Context, t *testing.T, client kubernetes.Interface, name
 }
 
 func TestNodeLifecycleOnRealServer(t *testing.T) {
-	srv := testserver.Start(t, func(c *server.Config) {
+	srv, ctx := controllertest.StartServer(t, 50*time.Second, func(c *server.Config) {
 		c.NotReadyTolerationSeconds, c.UnreachableTolerationSeconds = toleration, toleration
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
 	client := srv.Client
-	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	controllertest.CreateNamespace(ctx, t, client, "demo")
 	doomed := startKubelet(ctx, t, client, "sim-0")
 	startKubelet(ctx, t, client, "sim-1")
 	// "web" gets the server's default tolerations (1 s); "agent"
@@ -129,12 +113,7 @@ func TestNodeLifecycleOnRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	inf := informers.NewSharedInformerFactory(client, 0)
-	cfg := &controllers.Config{Client: client, Informers: inf, NodeMonitorGracePeriod: grace, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	defer cfg.Shutdown()
-	c := nodelifecycle.New(cfg)
-	inf.Start(ctx.Done())
-	go c.Run(ctx, 2)
+	controllertest.Run(t, srv, nodelifecycle.New, 2, controllertest.Quiet, func(cfg *controllers.Config) { cfg.NodeMonitorGracePeriod = grace })
 
 	poll := func(what string, timeout time.Duration, cond func(context.Context) (bool, error)) {
 		t.Helper()

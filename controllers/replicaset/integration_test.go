@@ -7,66 +7,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 	"github.com/sqlkube/sqlkube/internal/testserver"
 )
-
-// startController runs a ReplicaSet controller against a real API server
-// until the test ends.
-func startController(t testing.TB, ts *testserver.Server) kubernetes.Interface {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	inf := informers.NewSharedInformerFactory(ts.Client, 0)
-	cfg := &controllers.Config{Client: ts.Client, Informers: inf}
-	c := New(cfg)
-	inf.Start(ctx.Done())
-	done := make(chan struct{})
-	go func() { c.Run(ctx, 4); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; inf.Shutdown(); cfg.Shutdown() })
-	return ts.Client
-}
-
-// runKubelet stands in for the nodes: every pod it sees becomes Running
-// and Ready, and a terminating pod is removed.
-func runKubelet(t *testing.T, client kubernetes.Interface) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	inf := informers.NewSharedInformerFactory(client, 0)
-	handle := func(obj any) {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok {
-			return
-		}
-		if pod.DeletionTimestamp != nil {
-			_ = client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
-			return
-		}
-		if pod.Status.Phase == corev1.PodRunning {
-			return
-		}
-		p := pod.DeepCopy()
-		now := metav1.Now()
-		p.Status.Phase = corev1.PodRunning
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
-		if _, err := client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
-			t.Logf("kubelet: update status of %s: %v", p.Name, err)
-		}
-	}
-	_, _ = inf.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    handle,
-		UpdateFunc: func(_, cur any) { handle(cur) },
-	})
-	inf.Start(ctx.Done())
-	t.Cleanup(func() { cancel(); inf.Shutdown() })
-}
 
 func createRS(t testing.TB, client kubernetes.Interface, name string, replicas int32) *appsv1.ReplicaSet {
 	t.Helper()
@@ -123,8 +71,11 @@ func ownedPods(t *testing.T, client kubernetes.Interface, rs *appsv1.ReplicaSet)
 
 func TestIntegrationScaleAdoptRelease(t *testing.T) {
 	ts := testserver.Start(t)
-	client := startController(t, ts)
-	runKubelet(t, client)
+	controllertest.Run(t, ts, New, 4)
+	client := ts.Client
+	// The nodes: every pod becomes Running and Ready, and a terminating
+	// pod is removed.
+	controllertest.RunKubelet(t, client, nil)
 	ctx := context.Background()
 
 	// An orphan that matches is adopted and counts toward the replicas.
@@ -189,7 +140,8 @@ func TestIntegrationScaleAdoptRelease(t *testing.T) {
 // seen a second time. It returns how long the pods took.
 func scaleUp(tb testing.TB, n int32) time.Duration {
 	ts := testserver.Start(tb)
-	client := startController(tb, ts)
+	controllertest.Run(tb, ts, New, 4)
+	client := ts.Client
 	start := time.Now()
 	createRS(tb, client, "big", n)
 	rs := waitStatus(tb, client, "big", 120*time.Second, func(rs *appsv1.ReplicaSet) bool { return rs.Status.Replicas >= n })

@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/sqlkube/sqlkube/controllers"
-	"github.com/sqlkube/sqlkube/internal/testserver"
+	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 )
 
 func namespace(name string, terminating bool) *corev1.Namespace {
@@ -67,14 +67,9 @@ func TestSync(t *testing.T) {
 // TestIntegration: a new namespace gets its default ServiceAccount, and
 // gets it back after it is deleted.
 func TestIntegration(t *testing.T) {
-	srv := testserver.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	srv, ctx := controllertest.StartServer(t, 30*time.Second)
 	cs := srv.Client
-	factory := informers.NewSharedInformerFactory(cs, 0)
-	c := New(&controllers.Config{Client: cs, Informers: factory})
-	factory.Start(ctx.Done())
-	go c.Run(ctx, 1)
+	controllertest.Run(t, srv, New, 1)
 
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, namespace("team-a", false), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,15 @@
-// Package controllertest is test support for the controllers' unit tests,
-// in the fixture pattern of sample-controller: a controllers.Config over a
-// fake clientset whose informers are not started, and Cache to fill their
-// stores by hand, so that a test runs exactly one sync and reads the
-// client's actions. Only _test.go files import it.
+// Package controllertest is test support for the controllers' tests.
+//
+// For unit tests, in the fixture pattern of sample-controller: NewConfig
+// makes a controllers.Config over a fake clientset whose informers are not
+// started, and Cache fills their stores by hand, so that a test runs
+// exactly one sync and reads the client's actions.
+//
+// For integration tests against a real API server (internal/testserver):
+// Run and StartAll run controllers until the test ends, RunKubelet stands
+// in for the nodes, and Poll waits for a condition.
+//
+// Only _test.go files import it.
 package controllertest
 
 import (
@@ -46,11 +53,14 @@ func NewConfig(t testing.TB, objs ...runtime.Object) (*fake.Clientset, *controll
 	cfg := &controllers.Config{
 		Client:    client,
 		Informers: informers.NewSharedInformerFactory(client, 0),
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:    discard,
 	}
 	t.Cleanup(cfg.Shutdown)
 	return client, cfg
 }
+
+// discard is a logger that discards.
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // Cache adds objs to the stores of their informers in inf, as the
 // informers would after listing them. It fails the test for an object of
