@@ -210,6 +210,13 @@ func TestRollingUpdateSteps(t *testing.T) {
 			want: []string{rsFor(d, "nginx:1", 0, 0, 1, 0).Name + "=7"},
 		},
 		{
+			// The old set was just scaled to 7 and still reports the 8
+			// pods it is deleting: 7 + 2 are available, not 8 + 2.
+			name: "a stale status counts no more pods than the set is sized for",
+			rss:  []*appsv1.ReplicaSet{rsFor(d, "nginx:1", 7, 8, 1, -time.Hour), rsFor(d, "nginx:2", 3, 2, 2, 0)},
+			want: []string{rsFor(d, "nginx:1", 0, 0, 1, 0).Name + "=5"},
+		},
+		{
 			name: "at minimum availability: wait",
 			rss:  []*appsv1.ReplicaSet{rsFor(d, "nginx:1", 7, 7, 1, -time.Hour), rsFor(d, "nginx:2", 3, 0, 2, 0)},
 			want: nil,

@@ -96,7 +96,7 @@ func (c *Controller) reconcileOldReplicaSets(ctx context.Context, d *appsv1.Depl
 	minAvailable := replicas(d) - maxUnavailable(d)
 	var newUnavailable int32
 	if newRS != nil {
-		newUnavailable = rsReplicas(newRS) - newRS.Status.AvailableReplicas
+		newUnavailable = rsReplicas(newRS) - available(newRS)
 	}
 	maxScaledDown := sumReplicas(all) - minAvailable - newUnavailable
 	if maxScaledDown <= 0 {
@@ -113,6 +113,15 @@ func (c *Controller) reconcileOldReplicaSets(ctx context.Context, d *appsv1.Depl
 	return cleaned+scaledDown > 0, nil
 }
 
+// available is how many of rs's pods count as available: its status's
+// figure, but never more than it is now sized for. A ReplicaSet this
+// controller just scaled down still reports the pods it is deleting until
+// its controller catches up; counting them would scale down twice and
+// break maxUnavailable.
+func available(rs *appsv1.ReplicaSet) int32 {
+	return min(rs.Status.AvailableReplicas, rsReplicas(rs))
+}
+
 // cleanupUnhealthyReplicas scales old ReplicaSets down by their
 // unavailable pods, oldest first, at most maxCleanup in all. Removing pods
 // that serve nothing costs no availability.
@@ -124,7 +133,7 @@ func (c *Controller) cleanupUnhealthyReplicas(ctx context.Context, d *appsv1.Dep
 		if total >= maxCleanup {
 			break
 		}
-		unhealthy := rsReplicas(rs) - rs.Status.AvailableReplicas
+		unhealthy := rsReplicas(rs) - available(rs)
 		if rsReplicas(rs) == 0 || unhealthy <= 0 {
 			continue
 		}
@@ -143,14 +152,14 @@ func (c *Controller) cleanupUnhealthyReplicas(ctx context.Context, d *appsv1.Dep
 // by as many available pods as can go while minAvailable remain.
 func (c *Controller) scaleDownOldForRollingUpdate(ctx context.Context, d *appsv1.Deployment, all, old []*appsv1.ReplicaSet) (int32, error) {
 	minAvailable := replicas(d) - maxUnavailable(d)
-	var available int32
+	var avail int32
 	for _, rs := range all {
-		available += rs.Status.AvailableReplicas
+		avail += available(rs)
 	}
-	if available <= minAvailable {
+	if avail <= minAvailable {
 		return 0, nil
 	}
-	budget := available - minAvailable
+	budget := avail - minAvailable
 	var total int32
 	for _, i := range byCreationIndex(old) {
 		rs := old[i]
