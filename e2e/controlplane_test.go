@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -132,7 +131,7 @@ func TestControlPlane(t *testing.T) {
 	}
 
 	// The whole node pool dies; another joins and takes the pods.
-	sim.stop(syscall.SIGKILL)
+	sim.Kill()
 	c.startNodes(t, "pool", 3)
 	c.eventually(t, 30*time.Second, "old nodes NotReady", func() (bool, string) {
 		out, _ := c.kubectl("get", "nodes", "--no-headers")

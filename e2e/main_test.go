@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,7 +67,7 @@ func startServer(t *testing.T, args ...string) *cluster {
 			return c
 		}
 		select {
-		case <-p.exited:
+		case <-p.Done():
 			b, _ := os.ReadFile(p.log)
 			t.Fatalf("server exited:\n%s", b)
 		default:
@@ -82,41 +81,26 @@ func startServer(t *testing.T, args ...string) *cluster {
 
 // process is a sqlkube process a test started.
 type process struct {
-	cmd    *exec.Cmd
-	log    string
-	exited chan struct{}
+	*testenv.Process
+	log string
 }
 
 // startProcess runs the sqlkube binary with args, its output in logPath,
-// until the test ends (or stop); the log is printed if the test failed.
+// until the test ends (or Stop); the log is printed if the test failed.
 func startProcess(t *testing.T, logPath string, args ...string) *process {
 	t.Helper()
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: exec.Command(binary, args...), log: logPath, exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig follows the thread that started the child
-		// (golang/go#27505): keep it while the process runs, so that a
-		// test binary that dies takes it along.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		err := p.cmd.Start()
-		started <- err
-		if err == nil {
-			_ = p.cmd.Wait()
-		}
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	child, err := testenv.StartProcess(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		p.stop(syscall.SIGTERM)
+		child.Stop(syscall.SIGTERM, 10*time.Second)
 		logf.Close()
 		if t.Failed() {
 			if b, err := os.ReadFile(logPath); err == nil {
@@ -124,18 +108,7 @@ func startProcess(t *testing.T, logPath string, args ...string) *process {
 			}
 		}
 	})
-	return p
-}
-
-// stop sends sig and waits for the process to exit, killing it after 10 s.
-func (p *process) stop(sig syscall.Signal) {
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
+	return &process{Process: child, log: logPath}
 }
 
 // kubectl runs the installed kubectl against the cluster and returns its

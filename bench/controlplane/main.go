@@ -41,6 +41,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sqlkube/sqlkube/internal/testenv"
 )
 
 type options struct {
@@ -492,53 +494,29 @@ func (b *bench) failover(ctx context.Context, procs *[]*proc) error {
 }
 
 // proc is a process the benchmark started.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
+type proc struct{ *testenv.Process }
 
+// start runs bin with args, its output appended to logPath.
 func start(logPath, bin string, args ...string) (*proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig follows the thread that started the child.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		err := p.cmd.Start()
-		started <- err
-		if err == nil {
-			_ = p.cmd.Wait()
-		}
-		logf.Close()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start %s %s: %w", bin, args[0], err)
+	defer logf.Close() // the child has its own descriptor
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	p, err := testenv.StartProcess(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", args[0], err)
 	}
-	return p, nil
+	return &proc{p}, nil
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+func (p *proc) pid() int { return p.Pid() }
 
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		p.kill()
-	}
-}
+func (p *proc) stop() { p.Stop(syscall.SIGTERM, 15*time.Second) }
 
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
+func (p *proc) kill() { p.Kill() }
 
 // cpuSeconds is the user+system CPU time of pid so far.
 func cpuSeconds(pid int) float64 {

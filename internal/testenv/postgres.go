@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,17 +48,10 @@ type Postgres struct {
 	binDir   string
 	psqlPath string
 	cred     *syscall.Credential // nil: run as the current user
-	proc     *serverProcess
+	proc     *Process
 
 	stopOnce sync.Once
 	stopErr  error
-}
-
-// serverProcess is one running postgres child process.
-type serverProcess struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // cmd.Wait's result; read only after done is closed
 }
 
 // PostgresBinDir returns the bin directory of the newest PostgreSQL installed
@@ -177,7 +169,7 @@ func (p *Postgres) Stop() error {
 func (p *Postgres) stop() error {
 	var errs []error
 	if p.proc != nil {
-		if err := p.proc.shutdown(postgresStopTimeout); err != nil {
+		if err := shutdown(p.proc, postgresStopTimeout); err != nil {
 			errs = append(errs, fmt.Errorf("stop postgres on port %d: %w\n%s", p.Port, err, p.logTail(0)))
 		}
 	}
@@ -238,25 +230,8 @@ func (p *Postgres) start(ctx context.Context, port int) error {
 	cmd.Env = postgresEnv()
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Pdeathsig: syscall.SIGKILL}
-	proc := &serverProcess{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal fires when the thread that started the
-		// child exits, not the process (golang/go#27505): keep this thread
-		// for as long as postgres runs, so that a test binary that dies
-		// (a timeout's panic) takes its PostgreSQL with it.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err != nil {
-			return
-		}
-		proc.err = cmd.Wait()
-		close(proc.done)
-	}()
-	err = <-started
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
+	proc, err := StartProcess(cmd)
 	logFile.Close() // the child has its own descriptor
 	if err != nil {
 		return fmt.Errorf("start postgres on port %d: %w", port, err)
@@ -264,7 +239,7 @@ func (p *Postgres) start(ctx context.Context, port int) error {
 	p.proc, p.Port = proc, port
 
 	if err := p.waitReady(ctx, proc); err != nil {
-		proc.kill()
+		proc.Kill()
 		p.proc = nil
 		tail := p.logTail(logStart)
 		if strings.Contains(tail, "could not bind") || strings.Contains(tail, "already in use") {
@@ -277,13 +252,13 @@ func (p *Postgres) start(ctx context.Context, port int) error {
 
 // waitReady polls with psql until the server on p.Port answers with our data
 // directory, the process exits, ctx is done or the start timeout passes.
-func (p *Postgres) waitReady(ctx context.Context, proc *serverProcess) error {
+func (p *Postgres) waitReady(ctx context.Context, proc *Process) error {
 	ctx, cancel := context.WithTimeout(ctx, postgresStartTimeout)
 	defer cancel()
 	for {
 		select {
-		case <-proc.done:
-			return fmt.Errorf("postgres exited during startup: %v", proc.err)
+		case <-proc.Done():
+			return fmt.Errorf("postgres exited during startup: %v", proc.Err())
 		default:
 		}
 		out, err := p.psql(ctx, "postgres", "select current_setting('data_directory')")
@@ -297,7 +272,7 @@ func (p *Postgres) waitReady(ctx context.Context, proc *serverProcess) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("postgres not ready: %w (last psql error: %v)", ctx.Err(), err)
-		case <-proc.done:
+		case <-proc.Done():
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -342,26 +317,16 @@ func (p *Postgres) logTail(from int64) string {
 // shutdown asks postgres for a fast shutdown and kills it if it is still
 // running after timeout. It reports an error if the server had already exited
 // on its own or had to be killed.
-func (s *serverProcess) shutdown(timeout time.Duration) error {
+func shutdown(proc *Process, timeout time.Duration) error {
 	select {
-	case <-s.done:
-		return fmt.Errorf("exited before Stop: %v", s.err)
+	case <-proc.Done():
+		return fmt.Errorf("exited before Stop: %v", proc.Err())
 	default:
 	}
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(timeout):
+	if !proc.Stop(os.Interrupt, timeout) {
+		return fmt.Errorf("still running %s after SIGINT; killed", timeout)
 	}
-	s.kill()
-	return fmt.Errorf("still running %s after SIGINT; killed", timeout)
-}
-
-// kill sends SIGKILL and waits for the process to exit.
-func (s *serverProcess) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.done
+	return nil
 }
 
 // serverCredential returns the credential initdb and postgres run with: the
