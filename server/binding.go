@@ -47,8 +47,11 @@ func (s *Server) bind(q *request) error {
 			return err
 		}
 		value, err := s.bindPod(q, obj.(*corev1.Pod), b)
-		if err != nil || q.dryRun() {
+		if err != nil {
 			return err
+		}
+		if q.dryRun() {
+			return s.writeBindingDone(q)
 		}
 		_, err = s.store.Update(q.ctx(), q.key(q.ri.name), value, cur.Revision)
 		if errors.Is(err, storage.ErrConflict) && attempt == 0 {
@@ -62,7 +65,7 @@ func (s *Server) bind(q *request) error {
 }
 
 // bindPod sets pod's node from b and marks it scheduled, and returns it
-// encoded for the store; a dry run answers at once.
+// encoded for the store.
 func (s *Server) bindPod(q *request, pod *corev1.Pod, b *corev1.Binding) ([]byte, error) {
 	gr := q.res.GVR().GroupResource()
 	if pod.Spec.NodeName != "" {
@@ -84,9 +87,6 @@ func (s *Server) bindPod(q *request, pod *corev1.Pod, b *corev1.Binding) ([]byte
 	}
 	if !found {
 		pod.Status.Conditions = append(pod.Status.Conditions, cond)
-	}
-	if q.dryRun() {
-		return nil, s.writeBindingDone(q)
 	}
 	value, err := encodeForStorage(q.res, pod)
 	if err != nil {

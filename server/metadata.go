@@ -38,9 +38,6 @@ func responseForm(r *http.Request) string {
 	return asObject
 }
 
-// wantsTable reports whether the client asked for a Table (kubectl get).
-func wantsTable(r *http.Request) bool { return responseForm(r) == asTable }
-
 // objectMetadata returns obj's metadata as a PartialObjectMetadata of res's
 // kind.
 func objectMetadata(res *registry.Resource, obj runtime.Object) (*metav1.PartialObjectMetadata, error) {

@@ -361,7 +361,9 @@ func (b *bench) waitBound(ctx context.Context, n int) (first, last time.Time, er
 		}
 	}
 	if len(bound) > 0 {
+		// Bound before the watch began: the rate is a lower bound.
 		first = time.Now()
+		last = first
 	}
 	w, err := b.client.CoreV1().Pods("bench").Watch(ctx, metav1.ListOptions{ResourceVersion: l.ResourceVersion})
 	if err != nil {
