@@ -87,6 +87,45 @@ func TestKubectlApplyScaleExplain(t *testing.T) {
 	}
 }
 
+// TestKubectlServerSideApply: kubectl apply --server-side creates and
+// updates, reports a conflict with the manager that changed a field since
+// (kubectl scale), takes it with --force-conflicts, and takes over objects
+// that client-side apply created.
+func TestKubectlServerSideApply(t *testing.T) {
+	c := startServer(t)
+	dir := t.TempDir()
+	app, scaled, bad := filepath.Join(dir, "app.yaml"), filepath.Join(dir, "scaled.yaml"), filepath.Join(dir, "typo.yaml")
+	for file, content := range map[string]string{app: deployment, scaled: strings.Replace(deployment, "replicas: 3", "replicas: 4", 1), bad: typo} {
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		name string
+		args []string
+		want string
+		fail bool
+	}{
+		{"namespace", []string{"create", "namespace", "demo"}, `created`, false},
+		{"client-side apply first", []string{"apply", "-f", app}, `(?s)deployment.apps/web created.*service/web created`, false},
+		{"server-side apply takes over", []string{"apply", "--server-side", "-f", app}, `(?s)deployment.apps/web serverside-applied.*service/web serverside-applied`, false},
+		{"kubectl is the manager", []string{"get", "deploy", "web", "-n", "demo", "--show-managed-fields", "-o", `jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}`}, `kubectl:Apply`, false},
+		{"scale", []string{"scale", "deploy", "web", "-n", "demo", "--replicas=5"}, `scaled`, false},
+		{"apply over the scaled replicas conflicts", []string{"apply", "--server-side", "-f", scaled}, `(?s)conflict with "kubectl.*\.spec\.replicas.*--force-conflicts`, true},
+		{"the conflict changed nothing", []string{"get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.spec.replicas}"}, `^5$`, false},
+		{"forced", []string{"apply", "--server-side", "--force-conflicts", "-f", scaled}, `deployment.apps/web serverside-applied`, false},
+		{"forced replicas", []string{"get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.spec.replicas}"}, `^4$`, false},
+		{"server dry run", []string{"apply", "--server-side", "--dry-run=server", "-f", app}, `deployment.apps/web serverside-applied \(server dry run\)`, false},
+		{"dry run changed nothing", []string{"get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.spec.replicas}"}, `^4$`, false},
+		{"unknown field is refused", []string{"apply", "--server-side", "-f", bad}, `unknown field`, true},
+	} {
+		out, err := c.kubectl(step.args...)
+		if (err != nil) != step.fail || !regexp.MustCompile(step.want).MatchString(out) {
+			t.Fatalf("%s: kubectl %v: err=%v, output:\n%s\nwant /%s/", step.name, step.args, err, out, step.want)
+		}
+	}
+}
+
 // TestKubectlWatch: kubectl get -w sees an object created while it watches.
 func TestKubectlWatch(t *testing.T) {
 	c := startServer(t)

@@ -319,6 +319,15 @@ func (s *Server) createOnce(q *request, body []byte) (nameTaken bool, err error)
 	if err != nil {
 		return false, err
 	}
+	if acc, err := meta.Accessor(obj); err == nil {
+		acc.SetManagedFields(nil) // creates are not tracked (see apply.go)
+	}
+	return s.createObject(q, obj)
+}
+
+// createObject stores obj, new, after the create rules. nameTaken is as
+// for createOnce.
+func (s *Server) createObject(q *request, obj runtime.Object) (nameTaken bool, err error) {
 	generated := false
 	if acc, err := meta.Accessor(obj); err == nil {
 		generated = acc.GetName() == "" && acc.GetGenerateName() != ""
@@ -395,20 +404,36 @@ func (s *Server) update(q *request) error {
 	if err != nil {
 		return err
 	}
-	acc, _ := meta.Accessor(obj)
-	if acc.GetName() != q.ri.name {
-		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", acc.GetName(), q.ri.name))
-	}
-	if q.res.Namespaced && acc.GetNamespace() != "" && acc.GetNamespace() != q.ri.namespace {
-		return apierrors.NewBadRequest(fmt.Sprintf("the namespace of the object (%s) does not match the namespace on the URL (%s)", acc.GetNamespace(), q.ri.namespace))
-	}
-	var expected int64
-	if rv := acc.GetResourceVersion(); rv != "" {
-		if expected, err = strconv.ParseInt(rv, 10, 64); err != nil {
-			return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
-		}
+	expected, err := precondition(q, obj)
+	if err != nil {
+		return err
 	}
 	return s.replace(q, obj, expected)
+}
+
+// precondition checks that obj, the body of a write to an existing
+// object, names the object of the URL, and returns the revision its
+// resourceVersion requires (0: any).
+func precondition(q *request, obj runtime.Object) (int64, error) {
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return 0, apierrors.NewBadRequest(err.Error())
+	}
+	if acc.GetName() != q.ri.name {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", acc.GetName(), q.ri.name))
+	}
+	if q.res.Namespaced && acc.GetNamespace() != "" && acc.GetNamespace() != q.ri.namespace {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("the namespace of the object (%s) does not match the namespace on the URL (%s)", acc.GetNamespace(), q.ri.namespace))
+	}
+	rv := acc.GetResourceVersion()
+	if rv == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(rv, 10, 64)
+	if err != nil {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
+	}
+	return n, nil
 }
 
 // replace stores obj over the current object, at revision expected (0:
@@ -440,6 +465,12 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 	}
 	if err := prepareUpdate(q.res, obj, old, q.ri.subresource); err != nil {
 		return err
+	}
+	if !isApply(q) { // an apply has set managedFields already
+		var err error
+		if obj, err = s.trackUpdate(q, old, obj); err != nil {
+			return err
+		}
 	}
 	acc, _ := meta.Accessor(obj)
 	if q.dryRun() {

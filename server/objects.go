@@ -86,7 +86,6 @@ func prepareCreate(res *registry.Resource, obj runtime.Object, ns string) error 
 	acc.SetDeletionGracePeriodSeconds(nil)
 	acc.SetResourceVersion("")
 	acc.SetGeneration(1)
-	acc.SetManagedFields(nil)
 	if res.Default != nil {
 		res.Default(obj)
 	}
@@ -110,7 +109,6 @@ func prepareUpdate(res *registry.Resource, obj, old runtime.Object, subresource 
 	acc.SetDeletionTimestamp(oldAcc.GetDeletionTimestamp())
 	acc.SetDeletionGracePeriodSeconds(oldAcc.GetDeletionGracePeriodSeconds())
 	acc.SetGeneration(oldAcc.GetGeneration())
-	acc.SetManagedFields(nil)
 	if res.Default != nil {
 		res.Default(obj)
 	}

@@ -56,10 +56,12 @@ func (s *Server) patch(q *request) error {
 	ct, _, _ := mime.ParseMediaType(q.r.Header.Get("Content-Type"))
 	switch types.PatchType(ct) {
 	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
+	case types.ApplyPatchType:
+		return s.apply(q, body)
 	default:
 		return &apierrors.StatusError{ErrStatus: metav1.Status{
 			Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
-			Message: fmt.Sprintf("patch type %q is not supported (use json, merge or strategic merge)", ct),
+			Message: fmt.Sprintf("patch type %q is not supported (use json, merge, strategic merge or apply)", ct),
 		}}
 	}
 	for attempt := 1; ; attempt++ {
@@ -107,4 +109,10 @@ func (s *Server) patch(q *request) error {
 			return err
 		}
 	}
+}
+
+// isApply reports a server-side apply request.
+func isApply(q *request) bool {
+	ct, _, _ := mime.ParseMediaType(q.r.Header.Get("Content-Type"))
+	return q.r.Method == http.MethodPatch && types.PatchType(ct) == types.ApplyPatchType
 }

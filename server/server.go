@@ -127,6 +127,8 @@ type Server struct {
 	// runCtx is Run's context, for background work such as metrics.
 	runCtx  atomic.Pointer[context.Context]
 	openapi *openapi.Documents
+	// fields holds the field managers of server-side apply.
+	fields *fieldManagers
 	// serviceNet is the parsed ServiceCIDR.
 	serviceNet *net.IPNet
 }
@@ -201,7 +203,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("build OpenAPI documents: %w", err)
 	}
-	s := &Server{openapi: docs, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet}
+	s := &Server{openapi: docs, fields: &fieldManagers{docs: docs, scheme: c.scheme}, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet}
 	if err := s.bootstrap(ctx); err != nil {
 		st.Close()
 		return nil, err
