@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -59,12 +58,7 @@ func TestKubectlApplyScaleExplain(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(typo), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, step := range []struct {
-		name string
-		args []string
-		want string
-		fail bool
-	}{
+	c.steps(t, []kubectlStep{
 		{"namespace", []string{"create", "namespace", "demo"}, `created`, false},
 		{"apply", []string{"apply", "-f", app}, `(?s)deployment.apps/web created.*service/web created`, false},
 		{"apply again changes nothing", []string{"apply", "-f", app}, `(?s)deployment.apps/web unchanged.*service/web unchanged`, false},
@@ -79,12 +73,7 @@ func TestKubectlApplyScaleExplain(t *testing.T) {
 		{"explain", []string{"explain", "deployment.spec.replicas"}, `(?i)replicas.*integer`, false},
 		{"paged list", []string{"get", "ns", "--chunk-size=2", "-o", "name"}, `(?s)namespace/default.*namespace/demo.*namespace/kube-system`, false},
 		{"delete -f", []string{"delete", "-f", app}, `(?s)deployment.apps "web" deleted.*service "web" deleted`, false},
-	} {
-		out, err := c.kubectl(step.args...)
-		if (err != nil) != step.fail || !regexp.MustCompile(step.want).MatchString(out) {
-			t.Fatalf("%s: kubectl %v: err=%v, output:\n%s\nwant /%s/", step.name, step.args, err, out, step.want)
-		}
-	}
+	})
 }
 
 // TestKubectlServerSideApply: kubectl apply --server-side creates and
@@ -100,12 +89,7 @@ func TestKubectlServerSideApply(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, step := range []struct {
-		name string
-		args []string
-		want string
-		fail bool
-	}{
+	c.steps(t, []kubectlStep{
 		{"namespace", []string{"create", "namespace", "demo"}, `created`, false},
 		{"client-side apply first", []string{"apply", "-f", app}, `(?s)deployment.apps/web created.*service/web created`, false},
 		{"server-side apply takes over", []string{"apply", "--server-side", "-f", app}, `(?s)deployment.apps/web serverside-applied.*service/web serverside-applied`, false},
@@ -118,12 +102,7 @@ func TestKubectlServerSideApply(t *testing.T) {
 		{"server dry run", []string{"apply", "--server-side", "--dry-run=server", "-f", app}, `deployment.apps/web serverside-applied \(server dry run\)`, false},
 		{"dry run changed nothing", []string{"get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.spec.replicas}"}, `^4$`, false},
 		{"unknown field is refused", []string{"apply", "--server-side", "-f", bad}, `unknown field`, true},
-	} {
-		out, err := c.kubectl(step.args...)
-		if (err != nil) != step.fail || !regexp.MustCompile(step.want).MatchString(out) {
-			t.Fatalf("%s: kubectl %v: err=%v, output:\n%s\nwant /%s/", step.name, step.args, err, out, step.want)
-		}
-	}
+	})
 }
 
 // TestKubectlWatch: kubectl get -w sees an object created while it watches.

@@ -9,12 +9,7 @@ import (
 // first with a cluster: namespaces, configmaps, labels, patches, deletes.
 func TestKubectlBasics(t *testing.T) {
 	c := startServer(t)
-	for _, step := range []struct {
-		name string
-		args []string
-		want string // regexp the output must match
-		fail bool   // the command must fail
-	}{
+	c.steps(t, []kubectlStep{
 		{"version", []string{"version", "-o", "json"}, `"gitVersion"`, false},
 		{"namespaces exist", []string{"get", "namespace", "kube-system", "-o", "name"}, `^namespace/kube-system$`, false},
 		{"create namespace", []string{"create", "namespace", "demo"}, `namespace/demo created`, false},
@@ -32,7 +27,22 @@ func TestKubectlBasics(t *testing.T) {
 		{"ClusterIP in range", []string{"get", "svc", "web", "-n", "demo", "-o", "jsonpath={.spec.clusterIP}"}, `^10\.96\.\d+\.\d+$`, false},
 		{"delete", []string{"delete", "cm", "web", "-n", "demo"}, `configmap "web" deleted`, false},
 		{"gone", []string{"get", "cm", "web", "-n", "demo"}, `not found`, true},
-	} {
+	})
+}
+
+// kubectlStep is one kubectl command of a scenario and what it must print.
+type kubectlStep struct {
+	name string
+	args []string
+	want string // regexp the output must match
+	fail bool   // the command must fail
+}
+
+// steps runs the steps in order, failing the test at the first whose
+// outcome or output is not what it wants.
+func (c *cluster) steps(t *testing.T, steps []kubectlStep) {
+	t.Helper()
+	for _, step := range steps {
 		out, err := c.kubectl(step.args...)
 		if (err != nil) != step.fail || !regexp.MustCompile(step.want).MatchString(out) {
 			t.Fatalf("%s: kubectl %v: err=%v, output:\n%s\nwant /%s/", step.name, step.args, err, out, step.want)
