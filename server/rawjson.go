@@ -15,21 +15,24 @@ import (
 // metadata.resourceVersion set to rev. The stored object has no
 // resourceVersion, so no key is duplicated.
 func withResourceVersion(obj []byte, rev int64) ([]byte, error) {
+	return appendWithResourceVersion(make([]byte, 0, len(obj)+44), obj, rev)
+}
+
+// appendWithResourceVersion appends withResourceVersion(obj, rev) to dst.
+func appendWithResourceVersion(dst, obj []byte, rev int64) ([]byte, error) {
 	at, err := metadataBrace(obj)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	rv := strconv.FormatInt(rev, 10)
-	out := make([]byte, 0, len(obj)+len(rv)+24)
-	out = append(out, obj[:at+1]...)
-	out = append(out, `"resourceVersion":"`...)
-	out = append(out, rv...)
-	out = append(out, '"')
+	dst = append(dst, obj[:at+1]...)
+	dst = append(dst, `"resourceVersion":"`...)
+	dst = strconv.AppendInt(dst, rev, 10)
+	dst = append(dst, '"')
 	rest := bytes.TrimLeft(obj[at+1:], " \t\r\n")
 	if len(rest) > 0 && rest[0] != '}' {
-		out = append(out, ',')
+		dst = append(dst, ',')
 	}
-	return append(out, obj[at+1:]...), nil
+	return append(dst, obj[at+1:]...), nil
 }
 
 var errNoMetadata = errors.New("stored object has no metadata object")

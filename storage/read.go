@@ -118,12 +118,20 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (ListResult, error) 
 		limit = 1 << 30
 	}
 	var (
-		res ListResult
-		err error
+		res    ListResult
+		err    error
+		cached bool
 	)
-	if opts.Revision == 0 {
+	if s.lists != nil {
+		if res, cached, err = s.listCached(ctx, opts, after, limit); err != nil {
+			return ListResult{}, err
+		}
+	}
+	switch {
+	case cached:
+	case opts.Revision == 0:
 		res, err = s.listCurrent(ctx, opts, after, limit)
-	} else {
+	default:
 		res, err = s.listAt(ctx, opts, after, limit)
 	}
 	if err != nil {

@@ -82,7 +82,11 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*Store, error) {
 			return nil, fmt.Errorf("open sqlite %s: directory: %w", path, err)
 		}
 	}
-	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(on)&_pragma=mmap_size(268435456)"
+	// Reads go through a 32 MiB memory map: with 256 MiB, a server that
+	// created, updated and deleted 10,000 pods showed 70 MB more resident
+	// (the mapped history pages count as its RSS) for no gain in the API
+	// benchmark.
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(on)&_pragma=mmap_size(33554432)"
 	dsn := "file:" + path + "?" + pragmas
 	if query != "" {
 		dsn += "&" + query

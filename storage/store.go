@@ -40,6 +40,9 @@ type Config struct {
 	// WatcherBuffer caps the changes queued for one watcher before it is
 	// closed with ErrWatcherTooSlow (default 100,000).
 	WatcherBuffer int
+	// NoListCache reads every list from the database instead of serving
+	// lists of the current state from memory.
+	NoListCache bool
 }
 
 func (c *Config) setDefaults() {
@@ -91,6 +94,7 @@ type Store struct {
 	// writerDone is closed when the write loop has ended.
 	writerDone chan struct{}
 	hub        *hub
+	lists      *listCache // nil with Config.NoListCache
 	// listen, when set, runs until its context ends, waking the feed loop
 	// when another store commits (PostgreSQL LISTEN).
 	listen func(ctx context.Context)
@@ -185,6 +189,10 @@ func (s *Store) start(ctx context.Context) error {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(rev, s.cfg.WatchCacheSize, s.cfg.WatcherBuffer)
+	if !s.cfg.NoListCache {
+		s.lists = newListCache(rev)
+		s.hub.lists = s.lists
+	}
 	s.wg.Add(2)
 	go s.writeLoop()
 	go s.feedLoop()

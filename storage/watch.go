@@ -20,6 +20,7 @@ type hub struct {
 	n        int     // changes in ring
 	watchers map[*Watcher]struct{}
 	bufLimit int
+	lists    *listCache // fed before the watchers; nil when disabled
 }
 
 func newHub(rev int64, size, bufLimit int) *hub {
@@ -45,6 +46,9 @@ func (h *hub) offer(base int64, events []Event) bool {
 		h.push(e)
 	}
 	h.last = events[len(events)-1].Object.Revision
+	if h.lists != nil {
+		h.lists.apply(events, h.last)
+	}
 	for w := range h.watchers {
 		w.enqueue(events)
 	}
@@ -305,5 +309,8 @@ func (h *hub) jump(rev int64) {
 	defer h.mu.Unlock()
 	if rev > h.last {
 		h.last, h.n, h.head = rev, 0, 0
+		if h.lists != nil {
+			h.lists.reset(rev)
+		}
 	}
 }
