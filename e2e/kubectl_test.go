@@ -11,6 +11,9 @@ func TestKubectlBasics(t *testing.T) {
 	c := startServer(t)
 	c.steps(t, []kubectlStep{
 		{"version", []string{"version", "-o", "json"}, `"gitVersion"`, false},
+		{"whoami", []string{"auth", "whoami"}, `(?s)Username +admin.*system:masters`, false},
+		{"can-i", []string{"auth", "can-i", "create", "deployments", "-n", "default"}, `^yes$`, false},
+		{"can-i --list", []string{"auth", "can-i", "--list"}, `\*\.\* +\[\] +\[\] +\[\*\]`, false},
 		{"namespaces exist", []string{"get", "namespace", "kube-system", "-o", "name"}, `^namespace/kube-system$`, false},
 		{"create namespace", []string{"create", "namespace", "demo"}, `namespace/demo created`, false},
 		{"create configmap", []string{"create", "configmap", "web", "-n", "demo", "--from-literal=greeting=hello"}, `configmap/web created`, false},

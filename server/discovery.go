@@ -35,6 +35,9 @@ func apiResources(rs []*registry.Resource) []metav1.APIResource {
 	var out []metav1.APIResource
 	for _, r := range rs {
 		verbs := metav1.Verbs{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+		if r.Verbs != nil {
+			verbs = r.Verbs
+		}
 		out = append(out, metav1.APIResource{
 			Name:         r.Resource,
 			SingularName: strings.ToLower(r.Kind),

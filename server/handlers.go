@@ -62,6 +62,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 		return
 	}
 	verb := verbOf(r, ri)
+	if !res.Serves(verb) {
+		writeStatus(w, apierrors.NewMethodNotSupported(res.GVR().GroupResource(), verb))
+		return
+	}
 	rec := &statusRecorder{ResponseWriter: w}
 	w = rec
 	began := time.Now()
@@ -91,9 +95,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 	case "watch":
 		err = s.watch(q)
 	case "create":
-		if ri.subresource == "binding" {
+		switch {
+		case ri.subresource == "binding":
 			err = s.bind(q)
-		} else {
+		case !res.Stored():
+			err = s.review(q)
+		default:
 			err = s.create(q)
 		}
 	case "update":

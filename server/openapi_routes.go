@@ -13,10 +13,14 @@ import (
 func buildOpenAPI(reg *registry.Registry) (*openapi.Documents, error) {
 	var rs []openapi.Resource
 	for _, r := range reg.Resources() {
-		rs = append(rs, openapi.Resource{
+		o := openapi.Resource{
 			Group: r.Group, Version: r.Version, Resource: r.Resource, Kind: r.Kind, Namespaced: r.Namespaced,
-			Type: reflect.TypeOf(r.New()), ListType: reflect.TypeOf(r.NewList()), Subresources: r.Subresources,
-		})
+			Type: reflect.TypeOf(r.New()), Subresources: r.Subresources, CreateOnly: !r.Stored(),
+		}
+		if r.NewList != nil {
+			o.ListType = reflect.TypeOf(r.NewList())
+		}
+		rs = append(rs, o)
 	}
 	return openapi.Build(rs)
 }

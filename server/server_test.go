@@ -465,19 +465,26 @@ func TestBinding(t *testing.T) {
 
 // TestAuthorization: a read-only user may only read; a node may change
 // only its own Node and Lease and the pods bound to it.
-func TestAuthorization(t *testing.T) {
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens.csv")
+// startWithUsers starts a server on SQLite that also knows a read-only
+// user ("viewer", token "ro-token") and node n1 ("node-token"), and
+// returns a client factory by token.
+func startWithUsers(t *testing.T) (*testServer, func(token string) *kubernetes.Clientset) {
+	t.Helper()
+	tokens := filepath.Join(t.TempDir(), "tokens.csv")
 	if err := os.WriteFile(tokens, []byte("ro-token,viewer,u1,sqlkube:read-only\nnode-token,system:node:n1,u2,system:nodes\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ts := start(t, "", func(c *server.Config) { c.TokenAuthFile = tokens })
-	ctx := context.Background()
-	as := func(token string) *kubernetes.Clientset {
+	return ts, func(token string) *kubernetes.Clientset {
 		cfg := rest.CopyConfig(ts.cfg)
 		cfg.BearerToken = token
 		return kubernetes.NewForConfigOrDie(cfg)
 	}
+}
+
+func TestAuthorization(t *testing.T) {
+	ts, as := startWithUsers(t)
+	ctx := context.Background()
 	ro, node := as("ro-token"), as("node-token")
 	if _, err := ro.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err != nil {
 		t.Fatalf("read-only list: %v", err)

@@ -37,9 +37,13 @@ type Resource struct {
 	Namespaced bool
 	// Type is the Go type of the object, e.g.
 	// reflect.TypeOf(appsv1.Deployment{}); ListType that of its list.
-	// Pointer types are dereferenced. Both must be structs.
+	// Pointer types are dereferenced. Both must be structs; ListType is
+	// ignored when CreateOnly.
 	Type     reflect.Type
 	ListType reflect.Type
+	// CreateOnly marks a review: only POST to the collection is served,
+	// and the answer is the object of Type.
+	CreateOnly bool
 	// Subresources lists the served subresources. Paths are written for
 	// "status", "scale", "binding" and "eviction"; others are ignored.
 	Subresources []string
@@ -142,12 +146,20 @@ func normalize(r Resource) (Resource, error) {
 	switch {
 	case r.Version == "" || r.Resource == "" || r.Kind == "":
 		return r, fmt.Errorf("%w: version, resource and kind are required", ErrInvalidResource)
-	case r.Type == nil || r.ListType == nil:
+	case r.Type == nil || (r.ListType == nil && !r.CreateOnly):
 		return r, fmt.Errorf("%w: Type and ListType are required", ErrInvalidResource)
 	}
-	r.Type, r.ListType = deref(r.Type), deref(r.ListType)
-	if r.Type.Kind() != reflect.Struct || r.ListType.Kind() != reflect.Struct {
-		return r, fmt.Errorf("%w: Type %s and ListType %s must be structs", ErrInvalidResource, r.Type, r.ListType)
+	r.Type = deref(r.Type)
+	if r.Type.Kind() != reflect.Struct {
+		return r, fmt.Errorf("%w: Type %s must be a struct", ErrInvalidResource, r.Type)
+	}
+	if r.CreateOnly {
+		r.ListType = nil
+		return r, nil
+	}
+	r.ListType = deref(r.ListType)
+	if r.ListType.Kind() != reflect.Struct {
+		return r, fmt.Errorf("%w: ListType %s must be a struct", ErrInvalidResource, r.ListType)
 	}
 	return r, nil
 }
@@ -177,7 +189,9 @@ func render(d dialect, resources []Resource) ([]byte, error) {
 	g := newGenerator(d)
 	for _, r := range resources {
 		g.addGVK(r.Type, r.Group, r.Version, r.Kind)
-		g.addGVK(r.ListType, r.Group, r.Version, r.Kind+"List")
+		if r.ListType != nil {
+			g.addGVK(r.ListType, r.Group, r.Version, r.Kind+"List")
+		}
 		// Kinds every group-version serves, as Kubernetes declares them.
 		g.addGVK(reflect.TypeFor[metav1.DeleteOptions](), r.Group, r.Version, "DeleteOptions")
 		g.addGVK(reflect.TypeFor[metav1.WatchEvent](), r.Group, r.Version, "WatchEvent")

@@ -10,6 +10,7 @@ import (
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
 	"google.golang.org/protobuf/proto"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -328,5 +329,24 @@ func TestFriendlyName(t *testing.T) {
 				t.Errorf("friendlyName(%q, %q) = %q, want %q", tc.pkg, tc.typ, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCreateOnly: a review has a POST on its collection and no other
+// path, and needs no list type.
+func TestCreateOnly(t *testing.T) {
+	docs, err := Build([]Resource{{Group: "authorization.k8s.io", Version: "v1", Resource: "selfsubjectaccessreviews",
+		Kind: "SelfSubjectAccessReview", Type: reflect.TypeOf(authorizationv1.SelfSubjectAccessReview{}), CreateOnly: true}})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	doc := decode(t, docs.V2())
+	paths, _ := at(doc, "paths").(map[string]any)
+	const collection = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+	if len(paths) != 1 || at(paths, collection, "post") == nil || at(paths, collection, "get") != nil {
+		t.Fatalf("paths of a create-only resource: %v", paths)
+	}
+	if at(doc, "definitions", "io.k8s.api.authorization.v1.SelfSubjectAccessReview", "x-kubernetes-group-version-kind") == nil {
+		t.Fatalf("the review's definition has no group-version-kind")
 	}
 }

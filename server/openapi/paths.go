@@ -91,10 +91,6 @@ func (w *pathWriter) resource(r Resource) error {
 	if err != nil {
 		return err
 	}
-	list, err := w.g.ref(r.ListType)
-	if err != nil {
-		return err
-	}
 	status, err := w.g.ref(reflect.TypeFor[metav1.Status]())
 	if err != nil {
 		return err
@@ -132,14 +128,23 @@ func (w *pathWriter) resource(r Resource) error {
 		itemParams = []any{nameParam, namespaceParam, pretty}
 	}
 
-	// The collection.
-	listOp := op("list", "list"+opID+ns+r.Kind, "list or watch objects of kind "+r.Kind, kind)
-	w.params(listOp, w.listParams())
-	w.responses(listOp, map[string]any{"200": list}, watchEvent)
 	createOp := op("post", "create"+opID+ns+r.Kind, "create a "+r.Kind, kind)
 	w.params(createOp, write)
 	w.body(createOp, []string{"*/*"}, obj)
 	w.responses(createOp, map[string]any{"200": obj, "201": obj, "202": obj}, nil)
+	if r.CreateOnly {
+		w.add(prefix+"/"+r.Resource, collectionParams, map[string]any{"post": createOp})
+		return nil
+	}
+	list, err := w.g.ref(r.ListType)
+	if err != nil {
+		return err
+	}
+
+	// The collection.
+	listOp := op("list", "list"+opID+ns+r.Kind, "list or watch objects of kind "+r.Kind, kind)
+	w.params(listOp, w.listParams())
+	w.responses(listOp, map[string]any{"200": list}, watchEvent)
 	deleteAllOp := op("deletecollection", "deleteCollection"+opID+ns+r.Kind, "delete collection of "+r.Kind, kind)
 	w.params(deleteAllOp, append(w.listParams(), w.deleteParams()...))
 	w.body(deleteAllOp, []string{"*/*"}, deleteOptions)

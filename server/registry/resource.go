@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"slices"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,7 +33,13 @@ type Resource struct {
 	// resource: "status", "scale", "binding", "log".
 	Subresources []string
 
-	// New returns an empty object of this kind; NewList an empty list.
+	// Verbs, when set, are the only verbs served: {"create"} for a
+	// review, which is answered and never stored. Nil means every verb of
+	// a stored resource.
+	Verbs []string
+
+	// New returns an empty object of this kind; NewList an empty list
+	// (nil for a resource that cannot be listed).
 	New     func() runtime.Object
 	NewList func() runtime.Object
 
@@ -85,6 +92,15 @@ func (r *Resource) StorageResource() string {
 		return r.Resource
 	}
 	return r.Resource + "." + r.Group
+}
+
+// Stored reports whether objects of the resource are stored: false for a
+// review.
+func (r *Resource) Stored() bool { return r.Verbs == nil }
+
+// Serves reports whether the resource answers verb.
+func (r *Resource) Serves(verb string) bool {
+	return r.Verbs == nil || slices.Contains(r.Verbs, verb)
 }
 
 // HasSubresource reports whether the server serves sub for this resource.
