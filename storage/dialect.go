@@ -34,6 +34,9 @@ type dialect struct {
 	// pipeline, when set, sends a write transaction's steps in one round
 	// trip on the pinned connection (PostgreSQL).
 	pipeline func(ctx context.Context, c *sql.Conn, steps []step) error
+	// readValue, when set, turns a value as the database returns it into
+	// the JSON the store answers (PostgreSQL renders jsonb with spaces).
+	readValue func([]byte) []byte
 	// analyzeSQL, when set, refreshes the planner's statistics (see
 	// analyze.go).
 	analyzeSQL string

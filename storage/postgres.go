@@ -38,6 +38,7 @@ func postgresDialect() *dialect {
 		combine:        combinePostgres,
 		pipeline:       pipelinePostgres,
 		analyzeSQL:     "ANALYZE revisions, objects",
+		readValue:      compactJSON,
 		timeArg:        func(t time.Time) any { return t.UTC() },
 		scanTime: func(src any) (time.Time, error) {
 			t, ok := src.(time.Time)

@@ -20,7 +20,7 @@ func (s *Store) Get(ctx context.Context, key Key) (Object, error) {
 	if err != nil {
 		return Object{}, fmt.Errorf("get %s: %w", key, s.d.translateErr(err))
 	}
-	if obj.Value, err = s.tf.FromStorage(key, stored); err != nil {
+	if obj.Value, err = s.fromStorage(key, stored); err != nil {
 		return Object{}, fmt.Errorf("get %s: %w", key, err)
 	}
 	return obj, nil
@@ -46,7 +46,7 @@ func (s *Store) GetAt(ctx context.Context, key Key, rev int64) (Object, error) {
 	if errors.Is(err, sql.ErrNoRows) || Op(op) == OpDelete {
 		return Object{}, fmt.Errorf("get %s at revision %d: %w", key, rev, ErrNotFound)
 	}
-	if obj.Value, err = s.tf.FromStorage(key, stored); err != nil {
+	if obj.Value, err = s.fromStorage(key, stored); err != nil {
 		return Object{}, fmt.Errorf("get %s at revision %d: %w", key, rev, err)
 	}
 	return obj, nil
@@ -262,7 +262,7 @@ func (s *Store) listAt(ctx context.Context, opts ListOptions, after continueToke
 
 func (s *Store) object(resource, ns, name string, rev, create int64, stored []byte) (Object, error) {
 	key := Key{Resource: resource, Namespace: ns, Name: name}
-	v, err := s.tf.FromStorage(key, stored)
+	v, err := s.fromStorage(key, stored)
 	if err != nil {
 		return Object{}, fmt.Errorf("read %s: %w", key, err)
 	}
@@ -331,7 +331,7 @@ func (s *Store) scanEvents(rs *sql.Rows, namespace string) ([]Event, error) {
 		if e.At, err = s.d.scanTime(at); err != nil {
 			return nil, fmt.Errorf("revision %d: %w", e.Object.Revision, err)
 		}
-		if e.Object.Value, err = s.tf.FromStorage(*k, stored); err != nil {
+		if e.Object.Value, err = s.fromStorage(*k, stored); err != nil {
 			return nil, fmt.Errorf("revision %d: %w", e.Object.Revision, err)
 		}
 		out = append(out, e)

@@ -125,3 +125,49 @@ func (t *AESGCM) FromStorage(key Key, value []byte) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// fromStorage turns a value read from the database into the object's
+// JSON: in the form the writer gave it, decrypted.
+func (s *Store) fromStorage(key Key, stored []byte) ([]byte, error) {
+	if s.d.readValue != nil {
+		stored = s.d.readValue(stored)
+	}
+	return s.tf.FromStorage(key, stored)
+}
+
+// compactJSON removes the whitespace outside strings from a JSON
+// document. PostgreSQL renders jsonb as {"a": 1, "b": [2, 3]}; clients,
+// and scripts that grep what they read, expect the compact form every
+// Kubernetes API server writes. Strings, escapes included, are kept as
+// they are. b is returned as is when it has no such whitespace.
+func compactJSON(b []byte) []byte {
+	var out []byte
+	inString, escaped := false, false
+	for i, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\n' || c == '\t' || c == '\r':
+			if out == nil {
+				out = append(make([]byte, 0, len(b)), b[:i]...)
+			}
+			continue
+		}
+		if out != nil {
+			out = append(out, c)
+		}
+	}
+	if out == nil {
+		return b
+	}
+	return out
+}

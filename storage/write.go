@@ -231,7 +231,7 @@ func (s *Store) commitGroup(ctx context.Context, batch []*writeReq) (results []w
 				st.rev, st.stored, st.value = rev, r.stored, r.value
 			} else {
 				if st.value == nil {
-					if st.value, err = s.tf.FromStorage(r.key, st.stored); err != nil {
+					if st.value, err = s.fromStorage(r.key, st.stored); err != nil {
 						results[i].err = fmt.Errorf("delete %s: %w", r.key, err)
 						rev--
 						continue
