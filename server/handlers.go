@@ -253,8 +253,12 @@ func (s *Server) get(q *request) error {
 	if err != nil {
 		return err
 	}
-	if responseForm(q.r) == asObject {
-		b, err := withResourceVersion(o.Value, o.Revision)
+	if form := responseForm(q.r); form == asObject || form == asMetadata {
+		appendObject := appendWithResourceVersion
+		if form == asMetadata {
+			appendObject = appendPartialMetadata
+		}
+		b, err := appendObject(make([]byte, 0, len(o.Value)+96), o.Value, o.Revision)
 		if err != nil {
 			return apierrors.NewInternalError(fmt.Errorf("%s: %w", o.Key, err))
 		}

@@ -105,9 +105,28 @@ func listOptions(q *request) (storage.ListOptions, error) {
 	return opts, nil
 }
 
-// listObjects reads the objects the request selects, one page when it
-// has a limit, and the revision and continue token of that page.
+// listObjects reads and decodes the objects the request selects, one
+// page when it has a limit, and the revision and continue token of that
+// page.
 func (s *Server) listObjects(q *request) ([]runtime.Object, int64, string, error) {
+	stored, rev, cont, err := s.listStored(q)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	out := make([]runtime.Object, 0, len(stored))
+	for _, o := range stored {
+		obj, err := s.decodeStored(q.res, o)
+		if err != nil {
+			return nil, 0, "", apierrors.NewInternalError(err)
+		}
+		out = append(out, obj)
+	}
+	return out, rev, cont, nil
+}
+
+// listStored reads the stored objects the request selects, one page when
+// it has a limit, and the revision and continue token of that page.
+func (s *Server) listStored(q *request) ([]storage.Object, int64, string, error) {
 	sel, err := parseSelector(q)
 	if err != nil {
 		return nil, 0, "", err
@@ -117,8 +136,9 @@ func (s *Server) listObjects(q *request) ([]runtime.Object, int64, string, error
 		return nil, 0, "", err
 	}
 	gr := q.res.GVR().GroupResource()
+	match := s.matcher(q.res, sel)
 	var (
-		out  []runtime.Object
+		out  []storage.Object
 		rev  int64
 		cont string
 	)
@@ -132,13 +152,13 @@ func (s *Server) listObjects(q *request) ([]runtime.Object, int64, string, error
 			return nil, 0, "", storageError(err, gr, "")
 		}
 		rev, cont = page.Revision, page.Continue
-		for _, o := range page.Items {
-			obj, err := s.decodeStored(q.res, o)
-			if err != nil {
-				return nil, 0, "", apierrors.NewInternalError(err)
-			}
-			if sel.matches(q.res, obj) {
-				out = append(out, obj)
+		if sel.empty() && out == nil {
+			out = page.Items
+		} else {
+			for _, o := range page.Items {
+				if sel.empty() || match(o) {
+					out = append(out, o)
+				}
 			}
 		}
 		// A selective page is topped up from the following ones, at the
@@ -152,14 +172,8 @@ func (s *Server) listObjects(q *request) ([]runtime.Object, int64, string, error
 
 func (s *Server) list(q *request) error {
 	form := responseForm(q.r)
-	if form == asObject {
-		sel, err := parseSelector(q)
-		if err != nil {
-			return err
-		}
-		if sel.empty() {
-			return s.listRaw(q)
-		}
+	if form == asObject || form == asMetadata {
+		return s.listRaw(q, form)
 	}
 	objs, rev, cont, err := s.listObjects(q)
 	if err != nil {
@@ -198,29 +212,35 @@ func (s *Server) list(q *request) error {
 	return nil
 }
 
-// listRaw answers a list without selectors from the stored JSON, with
-// no decoding: the common case of informers and kubectl -o json.
-func (s *Server) listRaw(q *request) error {
-	opts, err := listOptions(q)
+// listRaw answers a list from the stored JSON, with no decoding: the
+// common case of informers and kubectl -o json. form is asObject or
+// asMetadata (the items' metadata only, for metadata informers).
+func (s *Server) listRaw(q *request, form string) error {
+	items, rev, cont, err := s.listStored(q)
 	if err != nil {
 		return err
 	}
-	page, err := s.store.List(q.r.Context(), opts)
-	if err != nil {
-		return storageError(err, q.res.GVR().GroupResource(), "")
+	page := storage.ListResult{Items: items, Revision: rev, Continue: cont}
+	kind, apiVersion, appendItem := q.res.ListKind, q.res.GroupVersion().String(), appendWithResourceVersion
+	if form == asMetadata {
+		kind, apiVersion, appendItem = "PartialObjectMetadataList", "meta.k8s.io/v1", appendPartialMetadata
 	}
 	head, err := json.Marshal(struct {
 		Kind       string          `json:"kind"`
 		APIVersion string          `json:"apiVersion"`
 		Metadata   metav1.ListMeta `json:"metadata"`
-	}{q.res.ListKind, q.res.GroupVersion().String(), metav1.ListMeta{ResourceVersion: strconv.FormatInt(page.Revision, 10), Continue: page.Continue}})
+	}{kind, apiVersion, metav1.ListMeta{ResourceVersion: strconv.FormatInt(page.Revision, 10), Continue: page.Continue}})
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
 	// Every item is checked before the answer starts, so that a bad
 	// stored object is a 500, not a truncated list.
 	for _, o := range page.Items {
-		if _, err := metadataBrace(o.Value); err != nil {
+		at, err := metadataBrace(o.Value)
+		if err == nil && objectEnd(o.Value, at) < 0 {
+			err = errNoMetadata
+		}
+		if err != nil {
 			return apierrors.NewInternalError(fmt.Errorf("%s: %w", o.Key, err))
 		}
 	}
@@ -236,7 +256,7 @@ func (s *Server) listRaw(q *request) error {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out, _ = appendWithResourceVersion(out, o.Value, o.Revision)
+		out, _ = appendItem(out, o.Value, o.Revision)
 		if len(out) >= flushAt {
 			if _, err := q.w.Write(out); err != nil {
 				return nil // the client went away

@@ -24,15 +24,62 @@ func appendWithResourceVersion(dst, obj []byte, rev int64) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	dst = append(dst, obj[:at+1]...)
-	dst = append(dst, `"resourceVersion":"`...)
+	dst = append(dst, obj[:at]...)
+	return appendMetadata(dst, obj[at:], rev), nil
+}
+
+// appendMetadata appends meta, which starts with the '{' of an object's
+// metadata, with "resourceVersion" added as its first key.
+func appendMetadata(dst, meta []byte, rev int64) []byte {
+	dst = append(dst, `{"resourceVersion":"`...)
 	dst = strconv.AppendInt(dst, rev, 10)
 	dst = append(dst, '"')
-	rest := bytes.TrimLeft(obj[at+1:], " \t\r\n")
+	rest := bytes.TrimLeft(meta[1:], " \t\r\n")
 	if len(rest) > 0 && rest[0] != '}' {
 		dst = append(dst, ',')
 	}
-	return append(dst, obj[at+1:]...), nil
+	return append(dst, meta[1:]...)
+}
+
+// partialMetadataPrefix opens a PartialObjectMetadata up to its metadata.
+const partialMetadataPrefix = `{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":`
+
+// appendPartialMetadata appends obj (a JSON object as stored) as the
+// PartialObjectMetadata that metadata clients ask for: its metadata, with
+// resourceVersion set to rev, without decoding it.
+func appendPartialMetadata(dst, obj []byte, rev int64) ([]byte, error) {
+	at, err := metadataBrace(obj)
+	if err != nil {
+		return dst, err
+	}
+	end := objectEnd(obj, at)
+	if end < 0 {
+		return dst, errNoMetadata
+	}
+	dst = append(dst, partialMetadataPrefix...)
+	dst = appendMetadata(dst, obj[at:end+1], rev)
+	return append(dst, '}'), nil
+}
+
+// objectEnd returns the index of the '}' closing the object that opens
+// at b[i], or -1.
+func objectEnd(b []byte, i int) int {
+	depth := 0
+	for j := i; j < len(b); j++ {
+		switch b[j] {
+		case '"':
+			if j = stringEnd(b, j); j < 0 {
+				return -1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
 }
 
 var errNoMetadata = errors.New("stored object has no metadata object")

@@ -45,7 +45,7 @@ func (s *Server) watch(q *request) error {
 
 	var (
 		from    int64
-		initial []runtime.Object
+		initial []storage.Object
 	)
 	// sendInitialEvents=true is client-go's streaming list (WatchList,
 	// on by default since client-go 1.34): the current objects as ADDED
@@ -65,7 +65,7 @@ func (s *Server) watch(q *request) error {
 		qv.Del("continue")
 		qv.Del("resourceVersion")
 		all.r.URL.RawQuery = qv.Encode()
-		if initial, from, _, err = s.listObjects(&all); err != nil {
+		if initial, from, _, err = s.listStored(&all); err != nil {
 			return err
 		}
 	}
@@ -107,20 +107,24 @@ func (s *Server) watch(q *request) error {
 		}
 		return true
 	}
-	// Without selectors or tables, events are written from the stored
-	// JSON without decoding it.
-	raw := sel.empty() && form == asObject
+	// Objects and their metadata are written from the stored JSON
+	// without decoding it; only selectors and tables need a decode.
+	rawForm := form == asObject || form == asMetadata
 	sendRaw := func(typ watch.EventType, o storage.Object) bool {
-		b, err := withResourceVersion(o.Value, o.Revision)
+		buf := make([]byte, 0, len(o.Value)+96)
+		buf = append(buf, `{"type":"`...)
+		buf = append(buf, typ...)
+		buf = append(buf, `","object":`...)
+		var err error
+		if form == asMetadata {
+			buf, err = appendPartialMetadata(buf, o.Value, o.Revision)
+		} else {
+			buf, err = appendWithResourceVersion(buf, o.Value, o.Revision)
+		}
 		if err != nil {
 			s.log.Warn("watch: stored object without metadata", "key", o.Key.String(), "err", err)
 			return true
 		}
-		buf := make([]byte, 0, len(b)+32)
-		buf = append(buf, `{"type":"`...)
-		buf = append(buf, typ...)
-		buf = append(buf, `","object":`...)
-		buf = append(buf, b...)
 		buf = append(buf, "}\n"...)
 		if _, err := hw.Write(buf); err != nil {
 			return false
@@ -137,14 +141,24 @@ func (s *Server) watch(q *request) error {
 	}
 	defer w.Stop()
 	matched := map[string]bool{}
-	for _, obj := range initial {
-		if acc, err := meta.Accessor(obj); err == nil {
-			matched[storage.Key{Resource: q.res.StorageResource(), Namespace: acc.GetNamespace(), Name: acc.GetName()}.String()] = true
+	for _, o := range initial {
+		matched[o.Key.String()] = true
+		if rawForm {
+			if !sendRaw(watch.Added, o) {
+				return nil
+			}
+			continue
+		}
+		obj, err := s.decodeStored(q.res, o)
+		if err != nil {
+			s.log.Warn("watch: undecodable object", "key", o.Key.String(), "err", err)
+			continue
 		}
 		if !send(watch.Added, obj) {
 			return nil
 		}
 	}
+	match := s.matcher(q.res, sel)
 	if streamingList {
 		b := q.res.New()
 		acc, _ := meta.Accessor(b)
@@ -195,7 +209,12 @@ func (s *Server) watch(q *request) error {
 			case storage.OpDelete:
 				typ = watch.Deleted
 			}
-			if raw {
+			if !sel.empty() {
+				if typ, ok = s.selectedEvent(ctx, q, match, matched, e); !ok {
+					continue
+				}
+			}
+			if rawForm {
 				if !sendRaw(typ, e.Object) {
 					return nil
 				}
@@ -206,19 +225,7 @@ func (s *Server) watch(q *request) error {
 				s.log.Warn("watch: undecodable object", "key", e.Object.Key.String(), "err", err)
 				continue
 			}
-			if sel.empty() {
-				if !send(typ, obj) {
-					return nil
-				}
-				continue
-			}
-			selTyp, ok := s.selectedEvent(ctx, q, sel, matched, e, obj)
-			if !ok {
-				continue
-			}
-			// The object was decoded for the selectors only: what is
-			// sent is the stored JSON, not a second encoding.
-			if form == asObject && !sendRaw(selTyp, e.Object) || form != asObject && !send(selTyp, obj) {
+			if !send(typ, obj) {
 				return nil
 			}
 		}
@@ -230,21 +237,19 @@ func (s *Server) watch(q *request) error {
 // stops matching is DELETED, one that matches before and after is
 // MODIFIED. matched holds the keys known to match; for a key not seen
 // before, the previous state is read from the store.
-func (s *Server) selectedEvent(ctx context.Context, q *request, sel selector, matched map[string]bool, e storage.Event, obj runtime.Object) (watch.EventType, bool) {
+func (s *Server) selectedEvent(ctx context.Context, q *request, match func(storage.Object) bool, matched map[string]bool, e storage.Event) (watch.EventType, bool) {
 	key := e.Object.Key.String()
 	was, known := matched[key]
 	if !known && e.Op == storage.OpUpdate {
 		if prev, err := s.store.GetAt(ctx, e.Object.Key, e.PrevRevision); err == nil {
-			if old, err := s.decodeStored(q.res, prev); err == nil {
-				was = sel.matches(q.res, old)
-			}
+			was = match(prev)
 		}
 	}
 	if e.Op == storage.OpDelete {
 		delete(matched, key)
-		return watch.Deleted, was || sel.matches(q.res, obj)
+		return watch.Deleted, was || match(e.Object)
 	}
-	now := sel.matches(q.res, obj)
+	now := match(e.Object)
 	switch {
 	case now:
 		matched[key] = true

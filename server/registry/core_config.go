@@ -262,8 +262,10 @@ func eventResource() *Resource {
 		Validate:       func(obj runtime.Object) field.ErrorList { return validateEvent(obj.(*corev1.Event)) },
 		ValidateUpdate: func(obj, _ runtime.Object) field.ErrorList { return validateEvent(obj.(*corev1.Event)) },
 		Fields:         func(obj runtime.Object) fields.Set { return eventFields(obj.(*corev1.Event)) },
-		Columns:        eventColumns(),
-		Row:            func(obj runtime.Object) []any { return eventRow(obj.(*corev1.Event)) },
+		PlainFields: []string{"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+			"involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "type"},
+		Columns: eventColumns(),
+		Row:     func(obj runtime.Object) []any { return eventRow(obj.(*corev1.Event)) },
 	}
 }
 

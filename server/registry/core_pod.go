@@ -55,7 +55,11 @@ func podResource() *Resource {
 			pod := obj.(*corev1.Pod)
 			return append(validatePod(pod), validatePodUpdate(pod, old.(*corev1.Pod))...)
 		},
-		Fields:  func(obj runtime.Object) fields.Set { return podFields(obj.(*corev1.Pod)) },
+		Fields: func(obj runtime.Object) fields.Set { return podFields(obj.(*corev1.Pod)) },
+		// status.podIP is podIPs[0] in podFields, which defaultPod
+		// mirrors into status.podIP on every write.
+		PlainFields: []string{"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+			"status.phase", "status.podIP", "status.nominatedNodeName"},
 		Columns: podColumns(),
 		Row:     func(obj runtime.Object) []any { return podRow(obj.(*corev1.Pod)) },
 	}

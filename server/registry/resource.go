@@ -65,6 +65,11 @@ type Resource struct {
 	// Fields returns the fields a field selector may name, beyond
 	// metadata.name and metadata.namespace which the server adds.
 	Fields func(obj runtime.Object) fields.Set
+	// PlainFields are the fields of Fields whose value is the string at
+	// the same JSON path of the object ("spec.nodeName" is the object's
+	// .spec.nodeName, "" when absent). Selectors on them are evaluated on
+	// the stored JSON, without decoding the object.
+	PlainFields []string
 	// Columns and Row make the Table kubectl get prints. Columns with
 	// Priority 1 are shown by -o wide only. Row returns one cell per
 	// column; the server adds the object itself.
