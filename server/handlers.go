@@ -516,11 +516,16 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 
 // current reads the object the request names, stored and decoded.
 //
-// It may come from the object cache, and so be a little behind the store:
-// callers pass its revision to the store, whose check then fails, and
-// read again with currentFresh.
+// It may come from the store's list cache or the object cache, and so be
+// a little behind the store: callers pass its revision to the store,
+// whose check then fails, and read again with currentFresh.
 func (s *Server) current(q *request) (storage.Object, runtime.Object, error) {
-	if cur, ok := s.objects.get(q.key(q.ri.name)); ok {
+	key := q.key(q.ri.name)
+	cur, ok := s.store.Cached(key)
+	if !ok {
+		cur, ok = s.objects.get(key)
+	}
+	if ok {
 		obj, err := s.decodeStored(q.res, cur)
 		if err != nil {
 			return cur, nil, apierrors.NewInternalError(err)

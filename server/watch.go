@@ -80,6 +80,16 @@ func (s *Server) watch(q *request) error {
 	hw.Header().Set("Transfer-Encoding", "chunked")
 	hw.WriteHeader(http.StatusOK)
 	flusher, _ := hw.(http.Flusher)
+	// Events are flushed when no other is waiting behind them, as
+	// kube-apiserver does: a burst of changes goes out in a few writes
+	// instead of a system call each.
+	dirty := false
+	flush := func() {
+		if flusher != nil {
+			flusher.Flush()
+		}
+		dirty = false
+	}
 	enc := json.NewEncoder(hw)
 	form := responseForm(q.r)
 	send := func(typ watch.EventType, obj runtime.Object) bool {
@@ -102,9 +112,7 @@ func (s *Server) watch(q *request) error {
 		if err := enc.Encode(watchEvent{Type: typ, Object: payload}); err != nil {
 			return false
 		}
-		if flusher != nil {
-			flusher.Flush()
-		}
+		dirty = true
 		return true
 	}
 	// Objects and their metadata are written from the stored JSON
@@ -129,9 +137,7 @@ func (s *Server) watch(q *request) error {
 		if _, err := hw.Write(buf); err != nil {
 			return false
 		}
-		if flusher != nil {
-			flusher.Flush()
-		}
+		dirty = true
 		return true
 	}
 	if err != nil { // compacted
@@ -169,15 +175,16 @@ func (s *Server) watch(q *request) error {
 			return nil
 		}
 	}
-	if flusher != nil {
-		flusher.Flush()
-	}
+	flush()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(s.cfg.BookmarkInterval)
 	defer tick.Stop()
 	last := from
 	for {
+		if dirty && len(w.Events()) == 0 {
+			flush()
+		}
 		select {
 		case <-ctx.Done():
 			return nil

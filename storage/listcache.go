@@ -264,3 +264,22 @@ func (r *cachedResource) page(opts ListOptions, after continueToken, limit int, 
 	}
 	return res, true
 }
+
+// Cached returns the current object of key from the list cache, when its
+// resource is cached. Like a watch, it may lag the database by the time
+// other servers' writes take to arrive; a write decided on it fails the
+// revision check if it is stale.
+func (s *Store) Cached(key Key) (Object, bool) {
+	if s.lists == nil {
+		return Object{}, false
+	}
+	c := s.lists
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r := c.res[key.Resource]
+	if r == nil || !r.loaded {
+		return Object{}, false
+	}
+	o, ok := r.objs[nsName{key.Namespace, key.Name}]
+	return o, ok
+}

@@ -56,7 +56,7 @@ func TestListCacheMatchesDatabase(t *testing.T) {
 		direct := open(t, url, func(c *storage.Config) { c.NoListCache = true })
 		rnd := rand.New(rand.NewSource(1))
 		resources, namespaces := []string{"pods", "configmaps"}, []string{"a", "b", "c"}
-		live := map[storage.Key]int64{}
+		live, gone := map[storage.Key]int64{}, map[storage.Key]bool{}
 		before := storage.ListsFromMemory(cached)
 		for round := 0; round < 6; round++ {
 			for i := 0; i < 40; i++ {
@@ -72,6 +72,7 @@ func TestListCacheMatchesDatabase(t *testing.T) {
 				case rnd.Intn(3) == 0:
 					_, err = cached.Delete(ctx, k, rev)
 					delete(live, k)
+					gone[k] = true
 				default:
 					o, err = cached.Update(ctx, k, val(`{"round":%d,"i":%d,"updated":true}`, round, i), rev)
 				}
@@ -80,6 +81,7 @@ func TestListCacheMatchesDatabase(t *testing.T) {
 				}
 				if o.Revision != 0 {
 					live[k] = o.Revision
+					delete(gone, k)
 				}
 			}
 			for _, res := range resources {
@@ -102,6 +104,17 @@ func TestListCacheMatchesDatabase(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+		// Cached answers from the same memory, for the write paths.
+		for k, rev := range live {
+			if o, ok := cached.Cached(k); !ok || o.Revision != rev {
+				t.Fatalf("Cached(%s) = %d, %v; want revision %d", k, o.Revision, ok, rev)
+			}
+		}
+		for k := range gone {
+			if o, ok := cached.Cached(k); ok {
+				t.Fatalf("Cached(%s) found revision %d of a deleted object", k, o.Revision)
 			}
 		}
 		if served := storage.ListsFromMemory(cached) - before; served < 6*2*4*2 {
