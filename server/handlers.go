@@ -380,7 +380,7 @@ func (s *Server) createObject(q *request, obj runtime.Object) (nameTaken bool, e
 		return generated && apierrors.IsAlreadyExists(err), err
 	}
 	acc.SetResourceVersion(strconv.FormatInt(o.Revision, 10))
-	return false, s.writeObject(q, http.StatusCreated, obj)
+	return false, s.writeStored(q, http.StatusCreated, obj, value, o.Revision)
 }
 
 // checkNamespace refuses writes into a namespace that does not exist or
@@ -493,8 +493,14 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 		return apierrors.NewInternalError(err)
 	}
 	// Both are json.Marshal output, compact and with sorted map keys:
-	// equal objects are equal bytes.
-	if oldValue, _ := encodeForStorage(q.res, old); bytes.Equal(value, oldValue) {
+	// equal objects are equal bytes. The stored JSON is that output too
+	// unless the database rewrote it (PostgreSQL's jsonb).
+	unchanged := bytes.Equal(value, cur.Value)
+	if !unchanged && !s.store.ValuesAsWritten() {
+		oldValue, _ := encodeForStorage(q.res, old)
+		unchanged = bytes.Equal(value, oldValue)
+	}
+	if unchanged {
 		// Nothing changed: like Kubernetes, no new revision.
 		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
 		return s.writeObject(q, http.StatusOK, obj)
@@ -511,7 +517,24 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 		return storageError(err, gr, q.ri.name)
 	}
 	acc.SetResourceVersion(strconv.FormatInt(o.Revision, 10))
-	return s.writeObject(q, http.StatusOK, obj)
+	return s.writeStored(q, http.StatusOK, obj, value, o.Revision)
+}
+
+// writeStored answers with obj, just stored as value at revision rev:
+// from value, without encoding obj again, unless the client asked for
+// another form.
+func (s *Server) writeStored(q *request, code int, obj runtime.Object, value []byte, rev int64) error {
+	if responseForm(q.r) != asObject {
+		return s.writeObject(q, code, obj)
+	}
+	b, err := withResourceVersion(value, rev)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	q.w.Header().Set("Content-Type", "application/json")
+	q.w.WriteHeader(code)
+	_, _ = q.w.Write(b)
+	return nil
 }
 
 // current reads the object the request names, stored and decoded.

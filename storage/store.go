@@ -271,3 +271,8 @@ func retry(ctx context.Context, attempts int, pause time.Duration, fn func() err
 		pause = min(2*pause, 5*time.Second)
 	}
 }
+
+// ValuesAsWritten reports whether values read back are byte for byte
+// what was written: true on SQLite; false on PostgreSQL, whose jsonb
+// reorders keys.
+func (s *Store) ValuesAsWritten() bool { return s.d.readValue == nil }
