@@ -36,6 +36,9 @@ type Config struct {
 	// NodeMonitorGracePeriod is how long a node may go without renewing its
 	// Lease before it is marked NotReady/Unknown (default 40s).
 	NodeMonitorGracePeriod time.Duration
+	// OrphanQuarantine is how long a node must be missing before the pods
+	// bound to it are deleted (default 40s).
+	OrphanQuarantine time.Duration
 
 	recorders recorders
 }

@@ -59,6 +59,12 @@ func apiResources(rs []*registry.Resource) []metav1.APIResource {
 				e.Kind, e.Verbs = "Binding", metav1.Verbs{"create"}
 			case "log":
 				e.Kind, e.Verbs = "Pod", metav1.Verbs{"get"}
+			case "exec":
+				e.Kind, e.Verbs = "PodExecOptions", metav1.Verbs{"create", "get"}
+			case "attach":
+				e.Kind, e.Verbs = "PodAttachOptions", metav1.Verbs{"create", "get"}
+			case "portforward":
+				e.Kind, e.Verbs = "PodPortForwardOptions", metav1.Verbs{"create", "get"}
 			}
 			out = append(out, e)
 		}

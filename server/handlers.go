@@ -81,6 +81,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 		return
 	}
 	var err error
+	if isConnect(ri.subresource) {
+		if err := s.connect(q); err != nil {
+			writeStatus(w, err)
+		}
+		return
+	}
 	if ri.subresource == "scale" {
 		if err := s.serveScale(q, verb); err != nil {
 			writeStatus(w, err)
@@ -120,6 +126,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 }
 
 func verbOf(r *http.Request, ri requestInfo) string {
+	if isConnect(ri.subresource) && ri.subresource != "log" {
+		// As kube-apiserver authorizes them since 1.31, whether the
+		// stream is upgraded from a GET (WebSocket) or a POST (SPDY).
+		return "create"
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		w := r.URL.Query().Get("watch")
@@ -246,9 +257,6 @@ func (s *Server) writeObject(q *request, code int, obj runtime.Object) error {
 }
 
 func (s *Server) get(q *request) error {
-	if q.ri.subresource == "log" {
-		return apierrors.NewBadRequest("pod logs are served by the node agent, and none serves this pod yet")
-	}
 	o, err := s.readAt(q, q.ri.name)
 	if err != nil {
 		return err

@@ -30,7 +30,9 @@
 // deletion; on an Unknown node, pods that were already being deleted are
 // force-deleted too, and running pods are marked not Ready so that
 // Services stop sending them traffic. Pods bound to a node that does not
-// exist are force-deleted.
+// exist are force-deleted once the node has been missing for
+// OrphanQuarantine (40 s, the pod garbage collector's quarantine), so that
+// a node agent may register after the pods written for it.
 //
 // Not implemented: zone-aware eviction rate limits and the full-disruption
 // mode in which Kubernetes stops evicting when every node of a zone is

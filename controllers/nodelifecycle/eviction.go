@@ -55,6 +55,7 @@ func (c *Controller) syncPods(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("get node %s: %w", name, err)
 	}
+	c.foundNode(name)
 	now := c.now()
 	ready := readyStatus(node)
 	var noExecute []corev1.Taint
@@ -164,21 +165,49 @@ func evictionTime(pod *corev1.Pod, taints []corev1.Taint, started map[string]tim
 
 // collectOrphans force-deletes the pods bound to node name once the API
 // confirms that the node does not exist (the cache may lag behind a new
-// node).
+// node) and it has been missing for the quarantine.
 func (c *Controller) collectOrphans(ctx context.Context, name string, pods []*corev1.Pod) error {
 	if len(pods) == 0 {
+		c.foundNode(name)
 		return nil
 	}
 	if _, err := c.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+		c.foundNode(name)
 		return nil // the node event will requeue it
 	} else if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get node %s: %w", name, err)
 	}
+	if wait := c.quarantineLeft(name); wait > 0 {
+		c.evictions.AddAfter(name, wait)
+		return nil
+	}
+	c.foundNode(name) // pods bound to it later get a quarantine of their own
 	var errs []error
 	for _, pod := range pods {
 		errs = append(errs, c.deletePod(ctx, pod, true, "NodeGone"))
 	}
 	return errors.Join(errs...)
+}
+
+// quarantineLeft returns how long the pods of missing node name have yet
+// to wait, counting from the first time it was found missing.
+func (c *Controller) quarantineLeft(name string) time.Duration {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	since, ok := c.missing[name]
+	if !ok {
+		since = now
+		c.missing[name] = now
+	}
+	return since.Add(c.quarantine).Sub(now)
+}
+
+// foundNode ends the quarantine of node name.
+func (c *Controller) foundNode(name string) {
+	c.mu.Lock()
+	delete(c.missing, name)
+	c.mu.Unlock()
 }
 
 // deletePod deletes pod, with grace period 0 if force, and posts an event

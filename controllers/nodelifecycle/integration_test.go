@@ -113,7 +113,9 @@ func TestNodeLifecycleOnRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	controllertest.Run(t, srv, nodelifecycle.New, 2, controllertest.Quiet, func(cfg *controllers.Config) { cfg.NodeMonitorGracePeriod = grace })
+	controllertest.Run(t, srv, nodelifecycle.New, 2, controllertest.Quiet, func(cfg *controllers.Config) {
+		cfg.NodeMonitorGracePeriod, cfg.OrphanQuarantine = grace, time.Second
+	})
 
 	poll := func(what string, timeout time.Duration, cond func(context.Context) (bool, error)) {
 		t.Helper()
@@ -222,7 +224,8 @@ func TestNodeLifecycleOnRealServer(t *testing.T) {
 		return err == nil && st == corev1.ConditionTrue && len(n.Spec.Taints) == 0, err
 	})
 
-	// A pod bound to a node that does not exist is removed.
+	// A pod bound to a node that does not exist is removed after the
+	// quarantine (1 s here).
 	ghost := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "ghost", Namespace: "demo"},
 		Spec:       corev1.PodSpec{NodeName: "no-such-node", Containers: []corev1.Container{{Name: "c", Image: "registry.local/web:1"}}},

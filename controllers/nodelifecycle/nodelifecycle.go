@@ -30,6 +30,11 @@ const Name = "nodelifecycle"
 // does not set one (kube-controller-manager's --node-monitor-grace-period).
 const DefaultGracePeriod = 40 * time.Second
 
+// OrphanQuarantine is how long a node must be missing before the pods
+// bound to it are deleted, like the quarantine of kube-controller-manager's
+// pod garbage collector.
+const OrphanQuarantine = 40 * time.Second
+
 // nodeIndex is the pod informer index by spec.nodeName this controller adds.
 const nodeIndex = "nodelifecycle/spec.nodeName"
 
@@ -52,6 +57,7 @@ type Controller struct {
 	leaseLister coordinationlisters.LeaseLister
 	synced      []cache.InformerSynced
 	grace       time.Duration
+	quarantine  time.Duration
 	now         func() time.Time
 
 	// nodes syncs a node's conditions and taints; evictions syncs the pods
@@ -63,6 +69,9 @@ type Controller struct {
 	// taintSeen is when the controller first saw a NoExecute taint that
 	// has no timeAdded, by node and taint; tolerationSeconds count from it.
 	taintSeen map[string]map[string]time.Time
+	// missing is when the controller first found that a node with pods
+	// bound to it does not exist, by node name.
+	missing map[string]time.Time
 }
 
 // health is what the controller saw of one node's heartbeats.
@@ -88,12 +97,17 @@ func New(cfg *controllers.Config) *Controller {
 		leaseLister: leaseInf.Lister(),
 		synced:      []cache.InformerSynced{nodeInf.Informer().HasSynced, podInf.Informer().HasSynced, leaseInf.Informer().HasSynced},
 		grace:       cfg.NodeMonitorGracePeriod,
+		quarantine:  cfg.OrphanQuarantine,
 		now:         time.Now,
 		health:      map[string]*health{},
 		taintSeen:   map[string]map[string]time.Time{},
+		missing:     map[string]time.Time{},
 	}
 	if c.grace <= 0 {
 		c.grace = DefaultGracePeriod
+	}
+	if c.quarantine <= 0 {
+		c.quarantine = OrphanQuarantine
 	}
 	c.nodes = controllers.NewQueue(Name, c.log, c.syncNode)
 	c.evictions = controllers.NewQueue(Name+"-eviction", c.log, c.syncPods)

@@ -460,7 +460,13 @@ func TestEvictionFromReadyNode(t *testing.T) {
 func TestPodsOfMissingNode(t *testing.T) {
 	f := newFixture(t, pod("orphan", "gone"), pod("bound", "new"))
 	f.syncPods("gone")
-	expect(t, "node gone", f.writes(), "delete pods orphan grace=0")
+	expect(t, "node gone, first sight", f.writes())
+	f.now = t0.Add(OrphanQuarantine - time.Second)
+	f.syncPods("gone")
+	expect(t, "node gone, quarantine not over", f.writes())
+	f.now = t0.Add(OrphanQuarantine)
+	f.syncPods("gone")
+	expect(t, "node gone for the quarantine", f.writes(), "delete pods orphan grace=0")
 
 	// The cache has not seen node "new" yet, but the API has it.
 	if _, err := f.client.CoreV1().Nodes().Create(context.Background(), readyNode("new", corev1.ConditionTrue), metav1.CreateOptions{}); err != nil {

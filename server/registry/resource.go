@@ -30,7 +30,8 @@ type Resource struct {
 	ShortNames []string // "deploy"
 	Categories []string // "all"
 	// Subresources lists the subresources the server serves for this
-	// resource: "status", "scale", "binding", "log".
+	// resource: "status", "scale", "binding", "log", "exec", "attach",
+	// "portforward".
 	Subresources []string
 
 	// Verbs, when set, are the only verbs served: {"create"} for a
