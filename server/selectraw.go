@@ -142,6 +142,9 @@ func objectField(b []byte, at int, key string) (v int, found, ok bool) {
 			return 0, false, false
 		}
 		i = skipSpace(b, i+1)
+		if i >= len(b) {
+			return 0, false, false
+		}
 		if string(name) == key {
 			return i, true, true
 		}
