@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -23,9 +24,10 @@ const (
 	legacyJobNameLabel          = "job-name"
 )
 
-// batchResources returns batch/v1 jobs. A Job has a status subresource;
-// on create the server generates its selector from the Job's uid and
-// labels the pod template to match, as kube-apiserver does.
+// batchResources returns batch/v1 jobs and cronjobs (cronjob.go). A Job
+// has a status subresource; on create the server generates its selector
+// from the Job's uid and labels the pod template to match, as
+// kube-apiserver does.
 func batchResources() []*Resource {
 	return []*Resource{
 		{
@@ -57,6 +59,7 @@ func batchResources() []*Resource {
 			Columns: jobColumns(),
 			Row:     func(obj runtime.Object) []any { return jobRow(obj.(*batchv1.Job)) },
 		},
+		cronJobResource(),
 	}
 }
 
@@ -134,7 +137,15 @@ func validateJobUpdate(j, old *batchv1.Job) field.ErrorList {
 }
 
 func validateJobSpec(s *batchv1.JobSpec) field.ErrorList {
-	spec := field.NewPath("spec")
+	sel, errs := validateWorkloadSelector(s.Selector, "Job")
+	return append(errs, validateJobSpecAt(s, field.NewPath("spec"), sel)...)
+}
+
+// validateJobSpecAt checks a Job spec found at spec (a Job's "spec", a
+// CronJob's "spec.jobTemplate.spec"), all but its selector: the counts,
+// the completion mode, the template's labels against sel (when sel is
+// set), its restartPolicy (OnFailure or Never) and its pod spec.
+func validateJobSpecAt(s *batchv1.JobSpec, spec *field.Path, sel labels.Selector) field.ErrorList {
 	errs := nonNegativeErrors(spec, map[string]int64{
 		"parallelism": int64(deref32(s.Parallelism)), "completions": int64(deref32(s.Completions)),
 		"backoffLimit": int64(deref32(s.BackoffLimit)),
@@ -148,10 +159,9 @@ func validateJobSpec(s *batchv1.JobSpec) field.ErrorList {
 	if m := s.CompletionMode; m != nil && *m == batchv1.IndexedCompletion && s.Completions == nil {
 		errs = append(errs, field.Required(spec.Child("completions"), fmt.Sprintf("when completion mode is %s", batchv1.IndexedCompletion)))
 	}
-	sel, selErrs := validateWorkloadSelector(s.Selector, "Job")
-	errs = append(errs, selErrs...)
 	t := &s.Template
 	labelsPath := spec.Child("template", "metadata", "labels")
+	errs = append(errs, metav1validation.ValidateLabels(t.Labels, labelsPath)...)
 	if sel != nil && !sel.Empty() && !sel.Matches(labels.Set(t.Labels)) {
 		errs = append(errs, field.Invalid(labelsPath, t.Labels, "`selector` does not match template `labels`"))
 	}

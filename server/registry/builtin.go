@@ -1,7 +1,7 @@
 package registry
 
 // Builtin returns the registry of every resource sqlkube serves: the core
-// group (core.go), apps/v1 (apps.go), batch/v1 jobs (batch.go), coordination.k8s.io/v1 leases and
+// group (core.go), apps/v1 (apps.go), batch/v1 jobs and cronjobs (batch.go, cronjob.go), coordination.k8s.io/v1 leases and
 // discovery.k8s.io/v1 endpointslices (other.go), and the self reviews
 // (reviews.go). Each call builds a new, independent registry.
 func Builtin() *Registry {
