@@ -496,9 +496,59 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
 		return s.writeObject(q, http.StatusOK, obj)
 	}
+	// A Service's update may need a cluster IP or node ports and give
+	// others up: what it needs is claimed before the write, what it gave
+	// up is released once the write is done, and the claims are undone
+	// when the write fails.
+	newSvc, _ := obj.(*corev1.Service)
+	oldSvc, _ := old.(*corev1.Service)
+	if newSvc == nil || q.ri.subresource != "" {
+		return s.storeReplace(q, cur, old, obj)
+	}
+	undo, err := s.allocateService(q.ctx(), newSvc, oldSvc)
+	if err != nil {
+		return err
+	}
+	written, err := s.storeReplaceOutcome(q, cur, old, obj)
+	ctx := context.WithoutCancel(q.ctx())
+	switch written {
+	case replaceFailed:
+		undo()
+	case replaceUpdated:
+		s.releaseDropped(ctx, oldSvc, newSvc)
+	case replaceDeleted:
+		s.releaseService(ctx, oldSvc)
+		s.releaseService(ctx, newSvc)
+	}
+	return err
+}
+
+// What storeReplaceOutcome did with the store.
+const (
+	replaceFailed    = iota // nothing: an error
+	replaceUnchanged        // nothing: the object did not change
+	replaceUpdated          // a new revision of the object
+	replaceDeleted          // the object's deletion completed
+)
+
+// storeReplace is storeReplaceOutcome for callers that need only the
+// error.
+func (s *Server) storeReplace(q *request, cur storage.Object, old, obj runtime.Object) error {
+	_, err := s.storeReplaceOutcome(q, cur, old, obj)
+	return err
+}
+
+// storeReplaceOutcome stores obj, prepared and validated, over cur (old
+// decoded) and answers the client. An update that changes nothing makes
+// no revision; one that removes an object's last finalizer completes its
+// deletion. The error may come from the answer, after the store changed:
+// the outcome says what the store did.
+func (s *Server) storeReplaceOutcome(q *request, cur storage.Object, old, obj runtime.Object) (int, error) {
+	gr := q.res.GVR().GroupResource()
+	acc, _ := meta.Accessor(obj)
 	value, err := encodeForStorage(q.res, obj)
 	if err != nil {
-		return apierrors.NewInternalError(err)
+		return replaceFailed, apierrors.NewInternalError(err)
 	}
 	// Both are json.Marshal output, compact and with sorted map keys:
 	// equal objects are equal bytes. The stored JSON is that output too
@@ -511,21 +561,21 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 	if unchanged {
 		// Nothing changed: like Kubernetes, no new revision.
 		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
-		return s.writeObject(q, http.StatusOK, obj)
+		return replaceUnchanged, s.writeObject(q, http.StatusOK, obj)
 	}
 	if acc.GetDeletionTimestamp() != nil && len(acc.GetFinalizers()) == 0 && deref(acc.GetDeletionGracePeriodSeconds()) == 0 && !hasSpecFinalizers(obj) {
 		// The last finalizer is gone: the deletion completes.
 		if _, err := s.store.Delete(q.ctx(), q.key(q.ri.name), cur.Revision); err != nil {
-			return storageError(err, gr, q.ri.name)
+			return replaceFailed, storageError(err, gr, q.ri.name)
 		}
-		return s.writeObject(q, http.StatusOK, obj)
+		return replaceDeleted, s.writeObject(q, http.StatusOK, obj)
 	}
 	o, err := s.store.Update(q.ctx(), q.key(q.ri.name), value, cur.Revision)
 	if err != nil {
-		return storageError(err, gr, q.ri.name)
+		return replaceFailed, storageError(err, gr, q.ri.name)
 	}
 	acc.SetResourceVersion(strconv.FormatInt(o.Revision, 10))
-	return s.writeStored(q, http.StatusOK, obj, value, o.Revision)
+	return replaceUpdated, s.writeStored(q, http.StatusOK, obj, value, o.Revision)
 }
 
 // writeStored answers with obj, just stored as value at revision rev:

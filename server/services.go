@@ -33,11 +33,39 @@ func (s *Server) beforeCreate(q *request, obj runtime.Object) error {
 	if !ok {
 		return nil
 	}
-	return s.allocateService(q.ctx(), svc)
+	_, err := s.allocateService(q.ctx(), svc, nil)
+	return err
 }
 
-func (s *Server) allocateService(ctx context.Context, svc *corev1.Service) error {
+// serviceHolds returns the pool entries a stored service holds: its
+// cluster IPs and its node ports. A nil service holds nothing.
+func serviceHolds(svc *corev1.Service) map[storage.Key]bool {
+	held := map[storage.Key]bool{}
+	if svc == nil {
+		return held
+	}
+	for _, ip := range svc.Spec.ClusterIPs {
+		if ip != "" && ip != corev1.ClusterIPNone {
+			held[storage.Key{Resource: ipAllocations, Name: ip}] = true
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort != 0 {
+			held[storage.Key{Resource: portAllocations, Name: strconv.Itoa(int(p.NodePort))}] = true
+		}
+	}
+	return held
+}
+
+// allocateService claims what svc needs and old (the stored service it
+// updates; nil on create) does not hold yet: a cluster IP, given or
+// allocated, unless headless or ExternalName, and a node port for each
+// port of a NodePort or LoadBalancer service. It fills in what it
+// allocated. On error it has released what it claimed; on success undo
+// releases it, for a write that then fails.
+func (s *Server) allocateService(ctx context.Context, svc, old *corev1.Service) (undo func(), err error) {
 	owner := []byte(fmt.Sprintf(`{"service":%q}`, svc.Namespace+"/"+svc.Name))
+	held := serviceHolds(old)
 	var claimed []storage.Key
 	release := func() {
 		for _, k := range claimed {
@@ -45,30 +73,37 @@ func (s *Server) allocateService(ctx context.Context, svc *corev1.Service) error
 		}
 	}
 	claim := func(k storage.Key) error {
+		if held[k] {
+			return nil
+		}
 		_, err := s.store.Create(ctx, k, owner)
 		if err == nil {
 			claimed = append(claimed, k)
 		}
 		return err
 	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	if svc.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		if svc.Spec.ClusterIP != "" {
 			ip := net.ParseIP(svc.Spec.ClusterIP)
 			if ip == nil || !s.serviceNet.Contains(ip) {
-				return invalidService(svc, field.Invalid(field.NewPath("spec", "clusterIP"), svc.Spec.ClusterIP, "must be an address in the service range "+s.serviceNet.String()))
+				return nil, invalidService(svc, field.Invalid(field.NewPath("spec", "clusterIP"), svc.Spec.ClusterIP, "must be an address in the service range "+s.serviceNet.String()))
 			}
 			if err := claim(storage.Key{Resource: ipAllocations, Name: ip.String()}); err != nil {
-				release()
 				if errors.Is(err, storage.ErrExists) {
-					return invalidService(svc, field.Invalid(field.NewPath("spec", "clusterIP"), svc.Spec.ClusterIP, "provided IP is already allocated"))
+					return nil, invalidService(svc, field.Invalid(field.NewPath("spec", "clusterIP"), svc.Spec.ClusterIP, "provided IP is already allocated"))
 				}
-				return apierrors.NewInternalError(err)
+				return nil, apierrors.NewInternalError(err)
 			}
+			svc.Spec.ClusterIP = ip.String()
 		} else {
 			ip, err := s.allocateFrom(ctx, claim, s.serviceIPCount(), func(i int64) string { return s.serviceIP(i).String() }, ipAllocations)
 			if err != nil {
-				release()
-				return err
+				return nil, err
 			}
 			svc.Spec.ClusterIP = ip
 		}
@@ -79,24 +114,22 @@ func (s *Server) allocateService(ctx context.Context, svc *corev1.Service) error
 			p := &svc.Spec.Ports[i]
 			if p.NodePort != 0 {
 				if err := claim(storage.Key{Resource: portAllocations, Name: strconv.Itoa(int(p.NodePort))}); err != nil {
-					release()
 					if errors.Is(err, storage.ErrExists) {
-						return invalidService(svc, field.Invalid(field.NewPath("spec", "ports").Index(i).Child("nodePort"), p.NodePort, "provided port is already allocated"))
+						return nil, invalidService(svc, field.Invalid(field.NewPath("spec", "ports").Index(i).Child("nodePort"), p.NodePort, "provided port is already allocated"))
 					}
-					return apierrors.NewInternalError(err)
+					return nil, apierrors.NewInternalError(err)
 				}
 				continue
 			}
 			port, err := s.allocateFrom(ctx, claim, nodePortMax-nodePortMin+1, func(i int64) string { return strconv.Itoa(nodePortMin + int(i)) }, portAllocations)
 			if err != nil {
-				release()
-				return err
+				return nil, err
 			}
 			n, _ := strconv.Atoi(port)
 			p.NodePort = int32(n)
 		}
 	}
-	return nil
+	return release, nil
 }
 
 // allocateFrom claims the first free entry of a pool of n, from a random
@@ -118,14 +151,17 @@ func (s *Server) allocateFrom(ctx context.Context, claim func(storage.Key) error
 
 // releaseService frees what a deleted service held.
 func (s *Server) releaseService(ctx context.Context, svc *corev1.Service) {
-	for _, ip := range svc.Spec.ClusterIPs {
-		if ip != "" && ip != corev1.ClusterIPNone {
-			_, _ = s.store.Delete(ctx, storage.Key{Resource: ipAllocations, Name: ip}, 0)
-		}
-	}
-	for _, p := range svc.Spec.Ports {
-		if p.NodePort != 0 {
-			_, _ = s.store.Delete(ctx, storage.Key{Resource: portAllocations, Name: strconv.Itoa(int(p.NodePort))}, 0)
+	s.releaseDropped(ctx, svc, nil)
+}
+
+// releaseDropped frees what old held and svc, which replaced it, does not
+// (nil: nothing): a cluster IP given up by becoming ExternalName, a node
+// port changed or given up by becoming ClusterIP.
+func (s *Server) releaseDropped(ctx context.Context, old, svc *corev1.Service) {
+	kept := serviceHolds(svc)
+	for k := range serviceHolds(old) {
+		if !kept[k] {
+			_, _ = s.store.Delete(ctx, k, 0)
 		}
 	}
 }
