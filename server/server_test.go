@@ -130,6 +130,10 @@ func eachStore(t *testing.T, fn func(t *testing.T, ts *testServer)) {
 	}
 }
 
+// rawClient is shared by every raw request, so that they reuse
+// connections instead of leaving one open each.
+var rawClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
+
 // raw sends a request with the admin token and returns the status and body.
 func (ts *testServer) raw(t testing.TB, method, path, contentType string, body []byte, token string) (int, []byte) {
 	t.Helper()
@@ -146,8 +150,7 @@ func (ts *testServer) raw(t testing.TB, method, path, contentType string, body [
 	if token != "-" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
-	resp, err := c.Do(req)
+	resp, err := rawClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,6 +339,94 @@ func TestServiceClusterIPs(t *testing.T) {
 	}, metav1.CreateOptions{})
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "already allocated") {
 		t.Fatalf("taking the kubernetes service's IP: %v", err)
+	}
+}
+
+// TestServiceAllocationsFollowUpdates: an update that changes a service's
+// type or node ports claims what the service now needs and frees what it
+// no longer uses, so that another service can take it, and never hands
+// out a port another service holds.
+func TestServiceAllocationsFollowUpdates(t *testing.T) {
+	ts := start(t, "")
+	ctx := context.Background()
+	svcs := ts.client.CoreV1().Services("default")
+	create := func(name string, spec corev1.ServiceSpec) (*corev1.Service, error) {
+		return svcs.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}, metav1.CreateOptions{})
+	}
+	patch := func(name, body string) (*corev1.Service, error) {
+		return svcs.Patch(ctx, name, types.MergePatchType, []byte(body), metav1.PatchOptions{})
+	}
+	port := func(n int32) corev1.ServiceSpec {
+		return corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80, NodePort: n}}}
+	}
+
+	// ClusterIP -> NodePort allocates a node port.
+	web, err := create("web", corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, err = patch("web", `{"spec":{"type":"NodePort"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if np := web.Spec.Ports[0].NodePort; np < 30000 || np > 32767 {
+		t.Fatalf("ClusterIP -> NodePort: node port %d, want one allocated", np)
+	}
+
+	// Changing a node port frees the old one and holds the new one.
+	if _, err := create("a", port(30080)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := patch("a", `{"spec":{"ports":[{"port":80,"nodePort":30081}]}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create("b", port(30080)); err != nil {
+		t.Fatalf("30080 after service a moved to 30081: %v", err)
+	}
+	if _, err := create("c", port(30081)); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "already allocated") {
+		t.Fatalf("30081, held by service a since its update: %v", err)
+	}
+	if _, err := patch("b", `{"spec":{"ports":[{"port":80,"nodePort":30081}]}}`); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "already allocated") {
+		t.Fatalf("updating b to service a's node port: %v", err)
+	}
+
+	// NodePort -> ClusterIP frees the node port.
+	if _, err := patch("a", `{"spec":{"type":"ClusterIP","ports":[{"port":80,"nodePort":null}]}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create("c", port(30081)); err != nil {
+		t.Fatalf("30081 after service a became ClusterIP: %v", err)
+	}
+
+	// ClusterIP -> ExternalName frees the cluster IP; back to ClusterIP
+	// allocates one again.
+	ip := web.Spec.ClusterIP
+	if _, err := patch("web", `{"spec":{"type":"ExternalName","externalName":"example.test","ports":[{"port":80,"nodePort":null}]}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create("same-ip", corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{{Port: 80}}}); err != nil {
+		t.Fatalf("%s after web became ExternalName: %v", ip, err)
+	}
+	web, err = patch("web", `{"spec":{"type":"ClusterIP","externalName":null}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web.Spec.ClusterIP == "" || web.Spec.ClusterIP == ip {
+		t.Fatalf("ExternalName -> ClusterIP: cluster IP %q, want a new one (%s is taken)", web.Spec.ClusterIP, ip)
+	}
+
+	// Deleting through a finalizer frees what the service held.
+	if _, err := patch("c", `{"metadata":{"finalizers":["example.test/hold"]}}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := svcs.Delete(ctx, "c", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := patch("c", `{"metadata":{"finalizers":null}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create("d", port(30081)); err != nil {
+		t.Fatalf("30081 after service c's deletion completed: %v", err)
 	}
 }
 
