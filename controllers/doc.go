@@ -10,7 +10,8 @@
 //
 // For the controllers that own other objects through a controller owner
 // reference (ReplicaSets own pods, Deployments own ReplicaSets, DaemonSets
-// and Jobs own pods) it also holds the owner logic they share:
+// and Jobs own pods, CronJobs own Jobs) it also holds the owner logic they
+// share:
 //
 //   - Owners finds an object's owner in the cache (Resolve) and the owners
 //     whose selector matches an orphan (Selecting).

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/cronjob"
 	"github.com/sqlkube/sqlkube/controllers/daemonset"
 	"github.com/sqlkube/sqlkube/controllers/deployment"
 	"github.com/sqlkube/sqlkube/controllers/endpoints"
@@ -42,6 +43,7 @@ var registry = []controller{
 	{"deployment", workers(5, deployment.New)},
 	{"daemonset", workers(2, daemonset.New)},
 	{"job", workers(5, job.New)},
+	{"cronjob", workers(5, cronjob.New)},
 	{"endpoints", workers(5, endpoints.New)},
 	{"serviceaccount", workers(1, serviceaccount.New)},
 	{"namespace", workers(5, namespace.New)},
