@@ -51,7 +51,7 @@ func (s *Server) bind(q *request) error {
 			return err
 		}
 		if q.dryRun() {
-			return s.writeBindingDone(q)
+			return s.writeCreatedStatus(q)
 		}
 		_, err = s.store.Update(q.ctx(), q.key(q.ri.name), value, cur.Revision)
 		if errors.Is(err, storage.ErrConflict) && attempt == 0 {
@@ -60,7 +60,7 @@ func (s *Server) bind(q *request) error {
 		if err != nil {
 			return storageError(err, q.res.GVR().GroupResource(), q.ri.name)
 		}
-		return s.writeBindingDone(q)
+		return s.writeCreatedStatus(q)
 	}
 }
 
@@ -95,7 +95,9 @@ func (s *Server) bindPod(q *request, pod *corev1.Pod, b *corev1.Binding) ([]byte
 	return value, nil
 }
 
-func (s *Server) writeBindingDone(q *request) error {
+// writeCreatedStatus answers 201 with a success Status, as kube-apiserver
+// answers a binding or an eviction.
+func (s *Server) writeCreatedStatus(q *request) error {
 	writeJSON(q.w, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
 	return nil
 }

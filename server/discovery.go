@@ -57,6 +57,11 @@ func apiResources(rs []*registry.Resource) []metav1.APIResource {
 				e.Verbs = metav1.Verbs{"get", "patch", "update"}
 			case "binding":
 				e.Kind, e.Verbs = "Binding", metav1.Verbs{"create"}
+			case "eviction":
+				// kubectl drain evicts only when discovery names the
+				// group and version of Eviction here.
+				e.Group, e.Version, e.Kind = "policy", "v1", "Eviction"
+				e.Verbs = metav1.Verbs{"create"}
 			case "log":
 				e.Kind, e.Verbs = "Pod", metav1.Verbs{"get"}
 			case "exec":

@@ -104,6 +104,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 		switch {
 		case ri.subresource == "binding":
 			err = s.bind(q)
+		case ri.subresource == "eviction":
+			err = s.evict(q)
 		case !res.Stored():
 			err = s.review(q)
 		default:
@@ -145,7 +147,7 @@ func verbOf(r *http.Request, ri requestInfo) string {
 		if ri.name == "" {
 			return "create"
 		}
-		if ri.subresource == "binding" {
+		if ri.subresource == "binding" || ri.subresource == "eviction" {
 			return "create"
 		}
 	case http.MethodPut:

@@ -51,6 +51,8 @@ var validObjects = map[string]string{
 	"/apis/batch/v1/namespaces/fz/cronjobs": `{"apiVersion":"batch/v1","kind":"CronJob","metadata":{"name":"cj"},
 		"spec":{"schedule":"*/5 * * * *","timeZone":"Etc/UTC","startingDeadlineSeconds":30,"concurrencyPolicy":"Forbid",
 		"jobTemplate":{"spec":{"template":{"spec":{"restartPolicy":"OnFailure","containers":[{"name":"c","image":"busybox"}]}}}}}}`,
+	"/apis/policy/v1/namespaces/fz/poddisruptionbudgets": `{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"pdb"},
+		"spec":{"minAvailable":"50%","selector":{"matchLabels":{"app":"a"}},"unhealthyPodEvictionPolicy":"AlwaysAllow"}}`,
 	"/apis/coordination.k8s.io/v1/namespaces/fz/leases": `{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l"},
 		"spec":{"holderIdentity":"h","leaseDurationSeconds":15,"renewTime":"2026-01-01T00:00:00.000000Z","leaseTransitions":0}}`,
 	"/apis/discovery.k8s.io/v1/namespaces/fz/endpointslices": `{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"es"},

@@ -1,12 +1,13 @@
 package registry
 
 // Builtin returns the registry of every resource sqlkube serves: the core
-// group (core.go), apps/v1 (apps.go), batch/v1 jobs and cronjobs (batch.go, cronjob.go), coordination.k8s.io/v1 leases and
-// discovery.k8s.io/v1 endpointslices (other.go), and the self reviews
-// (reviews.go). Each call builds a new, independent registry.
+// group (core.go), apps/v1 (apps.go), batch/v1 jobs and cronjobs
+// (batch.go, cronjob.go), policy/v1 poddisruptionbudgets (policy.go),
+// coordination.k8s.io/v1 leases and discovery.k8s.io/v1 endpointslices
+// (other.go), and the self reviews (reviews.go). Each call builds a new, independent registry.
 func Builtin() *Registry {
 	var all []*Resource
-	for _, rs := range [][]*Resource{coreResources(), appsResources(), batchResources(), otherResources(), reviewResources()} {
+	for _, rs := range [][]*Resource{coreResources(), appsResources(), batchResources(), policyResources(), otherResources(), reviewResources()} {
 		all = append(all, rs...)
 	}
 	return NewRegistry(all...)

@@ -26,7 +26,7 @@ func podResource() *Resource {
 		Namespaced:   true,
 		ShortNames:   []string{"po"},
 		Categories:   []string{"all"},
-		Subresources: []string{"status", "binding", "log", "exec", "attach", "portforward"},
+		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward"},
 		New:          func() runtime.Object { return &corev1.Pod{} },
 		NewList:      func() runtime.Object { return &corev1.PodList{} },
 

@@ -81,7 +81,7 @@ func TestCoreResourcesShape(t *testing.T) {
 	}{
 		{"namespaces", "Namespace", false, "ns", false, []string{"status", "finalize"}},
 		{"nodes", "Node", false, "no", false, []string{"status"}},
-		{"pods", "Pod", true, "po", true, []string{"status", "binding", "log", "exec", "attach", "portforward"}},
+		{"pods", "Pod", true, "po", true, []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward"}},
 		{"services", "Service", true, "svc", true, []string{"status"}},
 		{"endpoints", "Endpoints", true, "ep", false, nil},
 		{"configmaps", "ConfigMap", true, "cm", false, nil},
