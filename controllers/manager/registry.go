@@ -7,6 +7,7 @@ import (
 	"github.com/sqlkube/sqlkube/controllers/cronjob"
 	"github.com/sqlkube/sqlkube/controllers/daemonset"
 	"github.com/sqlkube/sqlkube/controllers/deployment"
+	"github.com/sqlkube/sqlkube/controllers/disruption"
 	"github.com/sqlkube/sqlkube/controllers/endpoints"
 	"github.com/sqlkube/sqlkube/controllers/garbagecollector"
 	"github.com/sqlkube/sqlkube/controllers/job"
@@ -44,6 +45,7 @@ var registry = []controller{
 	{"daemonset", workers(2, daemonset.New)},
 	{"job", workers(5, job.New)},
 	{"cronjob", workers(5, cronjob.New)},
+	{"disruption", workers(5, disruption.New)},
 	{"endpoints", workers(5, endpoints.New)},
 	{"serviceaccount", workers(1, serviceaccount.New)},
 	{"namespace", workers(5, namespace.New)},
