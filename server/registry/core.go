@@ -10,8 +10,8 @@ import (
 )
 
 // coreResources returns the resources of the core API group (v1): namespaces,
-// nodes, pods, services, endpoints, configmaps, secrets, events and
-// serviceaccounts, each with the strategy kube-apiserver applies to it.
+// nodes, pods, services, endpoints, configmaps, secrets, events,
+// serviceaccounts, persistentvolumeclaims and persistentvolumes, each with the strategy kube-apiserver applies to it.
 // Every call builds new values; callers may keep and share the result.
 func coreResources() []*Resource {
 	return []*Resource{
@@ -24,6 +24,8 @@ func coreResources() []*Resource {
 		secretResource(),
 		eventResource(),
 		serviceAccountResource(),
+		persistentVolumeClaimResource(),
+		persistentVolumeResource(),
 	}
 }
 
