@@ -15,6 +15,7 @@ import (
 	"github.com/sqlkube/sqlkube/controllers/nodelifecycle"
 	"github.com/sqlkube/sqlkube/controllers/replicaset"
 	"github.com/sqlkube/sqlkube/controllers/serviceaccount"
+	"github.com/sqlkube/sqlkube/controllers/statefulset"
 	"github.com/sqlkube/sqlkube/scheduler"
 )
 
@@ -43,6 +44,7 @@ var registry = []controller{
 	{"replicaset", workers(5, replicaset.New)},
 	{"deployment", workers(5, deployment.New)},
 	{"daemonset", workers(2, daemonset.New)},
+	{"statefulset", workers(5, statefulset.New)},
 	{"job", workers(5, job.New)},
 	{"cronjob", workers(5, cronjob.New)},
 	{"disruption", workers(5, disruption.New)},
