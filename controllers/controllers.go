@@ -215,6 +215,24 @@ func (q *Queue) EventHandler() cache.ResourceEventHandler {
 	}
 }
 
+// OwnerEventHandler calls enqueue for every object added, deleted or
+// changed (resyncs skipped), with both versions of a changed object: its
+// owner may have changed with it. enqueue resolves an object (or a
+// deletion tombstone) to the owner to queue, such as the Job of a pod.
+func OwnerEventHandler(enqueue func(obj any)) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue,
+		UpdateFunc: func(old, cur any) {
+			if Unchanged(old, cur) {
+				return
+			}
+			enqueue(old)
+			enqueue(cur)
+		},
+		DeleteFunc: enqueue,
+	}
+}
+
 // Unchanged reports whether an update event is a resync of an object whose
 // resourceVersion did not change.
 func Unchanged(old, cur any) bool {

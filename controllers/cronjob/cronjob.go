@@ -66,17 +66,7 @@ func New(cfg *controllers.Config) *Controller {
 	if _, err := cjInf.Informer().AddEventHandler(c.queue.EventHandler()); err != nil {
 		c.log.Error("add cronjob event handler", "err", err)
 	}
-	if _, err := jobInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueueOwner,
-		UpdateFunc: func(old, cur any) {
-			if controllers.Unchanged(old, cur) {
-				return
-			}
-			c.enqueueOwner(old) // its controller reference may have changed
-			c.enqueueOwner(cur)
-		},
-		DeleteFunc: c.enqueueOwner,
-	}); err != nil {
+	if _, err := jobInf.Informer().AddEventHandler(controllers.OwnerEventHandler(c.enqueueOwner)); err != nil {
 		c.log.Error("add job event handler", "err", err)
 	}
 	return c

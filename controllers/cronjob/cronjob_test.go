@@ -164,14 +164,10 @@ func (f *fixture) cronJob() *batchv1.CronJob {
 // events returns the reasons of the events recorded so far.
 func (f *fixture) events() []string {
 	var out []string
-	for {
-		select {
-		case e := <-f.recorder.Events:
-			out = append(out, strings.Fields(e)[1])
-		default:
-			return out
-		}
+	for _, e := range controllertest.Events(f.recorder) {
+		out = append(out, strings.Fields(e)[1])
 	}
+	return out
 }
 
 func activeNames(cj *batchv1.CronJob) []string {

@@ -155,17 +155,7 @@ func (f *fixture) statusWrites() int {
 }
 
 // events drains the recorded events ("Type Reason message").
-func (f *fixture) events() []string {
-	var out []string
-	for {
-		select {
-		case e := <-f.recorder.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
-}
+func (f *fixture) events() []string { return controllertest.Events(f.recorder) }
 
 // counts is what `kubectl get pdb -o yaml` shows of a budget's status.
 type counts struct {

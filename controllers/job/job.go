@@ -84,17 +84,7 @@ func New(cfg *controllers.Config) *Controller {
 	if _, err := jobInf.Informer().AddEventHandler(c.queue.EventHandler()); err != nil {
 		c.log.Error("add job event handler", "err", err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueueOwner,
-		UpdateFunc: func(old, cur any) {
-			if controllers.Unchanged(old, cur) {
-				return
-			}
-			c.enqueueOwner(old)
-			c.enqueueOwner(cur)
-		},
-		DeleteFunc: c.enqueueOwner,
-	}); err != nil {
+	if _, err := podInf.Informer().AddEventHandler(controllers.OwnerEventHandler(c.enqueueOwner)); err != nil {
 		c.log.Error("add pod event handler", "err", err)
 	}
 	return c

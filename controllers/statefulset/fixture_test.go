@@ -266,17 +266,7 @@ func (f *fixture) set() *appsv1.StatefulSet {
 }
 
 // events returns the events recorded so far as "Type Reason message".
-func (f *fixture) events() []string {
-	var out []string
-	for {
-		select {
-		case e := <-f.recorder.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
-}
+func (f *fixture) events() []string { return controllertest.Events(f.recorder) }
 
 func objects(set *appsv1.StatefulSet, pods ...*corev1.Pod) []runtime.Object {
 	out := []runtime.Object{set}

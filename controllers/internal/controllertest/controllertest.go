@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/sqlkube/sqlkube/controllers"
 )
@@ -79,6 +80,19 @@ func Cache(t testing.TB, inf informers.SharedInformerFactory, objs ...runtime.Ob
 		}
 		if err := gi.Informer().GetIndexer().Add(o); err != nil {
 			t.Fatalf("cache %T: %v", o, err)
+		}
+	}
+}
+
+// Events drains the events r recorded so far, each "Type Reason message".
+func Events(r *record.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-r.Events:
+			out = append(out, e)
+		default:
+			return out
 		}
 	}
 }
