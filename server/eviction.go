@@ -12,7 +12,9 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/kubectl/pkg/util/podutils"
 
+	"github.com/sqlkube/sqlkube/server/registry"
 	"github.com/sqlkube/sqlkube/storage"
 )
 
@@ -61,26 +63,25 @@ func (s *Server) evict(q *request) error {
 	if q.dryRun() {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	dryRun := len(opts.DryRun) > 0
 	userRV := opts.Preconditions != nil && opts.Preconditions.ResourceVersion != nil
 
 	for attempt := 1; ; attempt++ {
-		cur, obj, err := s.current(q)
+		read := s.current
 		if attempt > 1 {
-			cur, obj, err = s.currentFresh(q)
+			read = s.currentFresh
 		}
+		cur, obj, err := read(q)
 		if err != nil {
 			return err
 		}
-		pod := obj.(*corev1.Pod)
-		err = s.evictPod(q, cur, pod, opts, dryRun)
-		if retry := errors.Is(err, errEvictionRetry) || apierrors.IsConflict(err) && !userRV; retry && attempt < evictionAttempts {
+		err = s.evictPod(q, cur, obj.(*corev1.Pod), opts)
+		retry := errors.Is(err, errEvictionRetry) || apierrors.IsConflict(err) && !userRV
+		switch {
+		case retry && attempt < evictionAttempts:
 			continue
-		}
-		if errors.Is(err, errEvictionRetry) || apierrors.IsConflict(err) && !userRV {
-			return tooManyEvictions(pod.Name, "")
-		}
-		if err != nil {
+		case retry:
+			return tooManyEvictions("")
+		case err != nil:
 			return err
 		}
 		return s.writeCreatedStatus(q)
@@ -92,7 +93,7 @@ func (s *Server) evict(q *request) error {
 var errEvictionRetry = errors.New("the disruption budget changed")
 
 // evictPod is one attempt at evicting pod, stored as cur.
-func (s *Server) evictPod(q *request, cur storage.Object, pod *corev1.Pod, opts *metav1.DeleteOptions, dryRun bool) error {
+func (s *Server) evictPod(q *request, cur storage.Object, pod *corev1.Pod, opts *metav1.DeleteOptions) error {
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed ||
 		pod.Status.Phase == corev1.PodPending || pod.DeletionTimestamp != nil {
 		return s.deleteEvicted(q, cur, pod, opts, pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodPending)
@@ -110,8 +111,8 @@ func (s *Server) evictPod(q *request, cur storage.Object, pod *corev1.Pod, opts 
 	case len(pdbs) == 0:
 		return s.deleteEvicted(q, cur, pod, opts, true)
 	}
-	pdb, pdbRev := pdbs[0].pdb, pdbs[0].rev
-	if !podReady(pod) {
+	pdb := pdbs[0].pdb
+	if !podutils.IsPodReady(pod) {
 		// An unready pod counts for nothing in the budget: deleting
 		// it disrupts nothing if the budget is otherwise met (or its
 		// policy always allows it). The deletion is conditional on the
@@ -122,16 +123,18 @@ func (s *Server) evictPod(q *request, cur storage.Object, pod *corev1.Pod, opts 
 			return s.deleteEvicted(q, cur, pod, opts, true)
 		}
 	}
-	if err := s.useDisruption(q, pdb, pdbRev, pod.Name, dryRun); err != nil {
+	if err := s.useDisruption(q, pdbs[0], pod.Name, len(opts.DryRun) > 0); err != nil {
 		return err
 	}
 	return s.deleteEvicted(q, cur, pod, opts, false)
 }
 
-// budget is a PodDisruptionBudget and its stored revision.
+// budget is a PodDisruptionBudget as stored: decoded, at its revision,
+// with its resource.
 type budget struct {
 	pdb *policyv1.PodDisruptionBudget
 	rev int64
+	res *registry.Resource
 }
 
 // budgetsOf returns the budgets in pod's namespace whose selector matches
@@ -153,26 +156,27 @@ func (s *Server) budgetsOf(q *request, pod *corev1.Pod) ([]budget, error) {
 		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
 			continue
 		}
-		out = append(out, budget{pdb: pdb, rev: o.Revision})
+		out = append(out, budget{pdb: pdb, rev: o.Revision, res: res})
 	}
 	return out, nil
 }
 
-// useDisruption takes one disruption from pdb (stored at rev) for the pod
-// named podName, or refuses with 429 when the budget allows none or the
-// disruption controller has not seen its latest spec yet.
-func (s *Server) useDisruption(q *request, pdb *policyv1.PodDisruptionBudget, rev int64, podName string, dryRun bool) error {
-	gr := policyv1.Resource("poddisruptionbudgets")
+// useDisruption takes one disruption from b for the pod named podName, or
+// refuses with 429 when the budget allows none or the disruption
+// controller has not seen its latest spec yet. A dry run decides only.
+func (s *Server) useDisruption(q *request, b budget, podName string, dryRun bool) error {
+	pdb := b.pdb
+	gr := b.res.GVR().GroupResource()
 	st := &pdb.Status
 	switch {
 	case st.ObservedGeneration < pdb.Generation:
-		return tooManyEvictions(pdb.Name, fmt.Sprintf("The disruption budget %s is still being processed by the server.", pdb.Name))
+		return tooManyEvictions(fmt.Sprintf("The disruption budget %s is still being processed by the server.", pdb.Name))
 	case st.DisruptionsAllowed < 0:
 		return apierrors.NewForbidden(gr, pdb.Name, errors.New("pdb disruptions allowed is negative"))
 	case len(st.DisruptedPods) > maxDisruptedPods:
 		return apierrors.NewForbidden(gr, pdb.Name, errors.New("DisruptedPods map too big - too many evictions not confirmed by PDB controller"))
 	case st.DisruptionsAllowed == 0:
-		return tooManyEvictions(pdb.Name, fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb.Name, st.DesiredHealthy, st.CurrentHealthy))
+		return tooManyEvictions(fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", pdb.Name, st.DesiredHealthy, st.CurrentHealthy))
 	}
 	st.DisruptionsAllowed--
 	if st.DisruptionsAllowed == 0 {
@@ -188,13 +192,12 @@ func (s *Server) useDisruption(q *request, pdb *policyv1.PodDisruptionBudget, re
 		st.DisruptedPods = map[string]metav1.Time{}
 	}
 	st.DisruptedPods[podName] = metav1.NewTime(time.Now())
-	res, _ := s.reg.Lookup("policy", "v1", "poddisruptionbudgets")
-	value, err := encodeForStorage(res, pdb)
+	value, err := encodeForStorage(b.res, pdb)
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
-	key := storage.Key{Resource: res.StorageResource(), Namespace: pdb.Namespace, Name: pdb.Name}
-	if _, err := s.store.Update(q.ctx(), key, value, rev); err != nil {
+	key := storage.Key{Resource: b.res.StorageResource(), Namespace: pdb.Namespace, Name: pdb.Name}
+	if _, err := s.store.Update(q.ctx(), key, value, b.rev); err != nil {
 		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
 			return errEvictionRetry
 		}
@@ -227,21 +230,11 @@ func (s *Server) deleteEvicted(q *request, cur storage.Object, pod *corev1.Pod, 
 
 // tooManyEvictions is the 429 an eviction the budget does not allow gets;
 // clients (kubectl drain) retry it.
-func tooManyEvictions(name, cause string) error {
+func tooManyEvictions(cause string) error {
 	err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
 	if cause != "" {
 		err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes,
 			metav1.StatusCause{Type: policyv1.DisruptionBudgetCause, Message: cause})
 	}
 	return err
-}
-
-// podReady reports the pod's Ready condition.
-func podReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

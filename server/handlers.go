@@ -505,13 +505,14 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 	newSvc, _ := obj.(*corev1.Service)
 	oldSvc, _ := old.(*corev1.Service)
 	if newSvc == nil || q.ri.subresource != "" {
-		return s.storeReplace(q, cur, old, obj)
+		_, err := s.storeReplace(q, cur, old, obj)
+		return err
 	}
 	undo, err := s.allocateService(q.ctx(), newSvc, oldSvc)
 	if err != nil {
 		return err
 	}
-	written, err := s.storeReplaceOutcome(q, cur, old, obj)
+	written, err := s.storeReplace(q, cur, old, obj)
 	ctx := context.WithoutCancel(q.ctx())
 	switch written {
 	case replaceFailed:
@@ -519,13 +520,13 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 	case replaceUpdated:
 		s.releaseDropped(ctx, oldSvc, newSvc)
 	case replaceDeleted:
+		undo()
 		s.releaseService(ctx, oldSvc)
-		s.releaseService(ctx, newSvc)
 	}
 	return err
 }
 
-// What storeReplaceOutcome did with the store.
+// What storeReplace did with the store.
 const (
 	replaceFailed    = iota // nothing: an error
 	replaceUnchanged        // nothing: the object did not change
@@ -533,19 +534,12 @@ const (
 	replaceDeleted          // the object's deletion completed
 )
 
-// storeReplace is storeReplaceOutcome for callers that need only the
-// error.
-func (s *Server) storeReplace(q *request, cur storage.Object, old, obj runtime.Object) error {
-	_, err := s.storeReplaceOutcome(q, cur, old, obj)
-	return err
-}
-
-// storeReplaceOutcome stores obj, prepared and validated, over cur (old
+// storeReplace stores obj, prepared and validated, over cur (old
 // decoded) and answers the client. An update that changes nothing makes
 // no revision; one that removes an object's last finalizer completes its
 // deletion. The error may come from the answer, after the store changed:
 // the outcome says what the store did.
-func (s *Server) storeReplaceOutcome(q *request, cur storage.Object, old, obj runtime.Object) (int, error) {
+func (s *Server) storeReplace(q *request, cur storage.Object, old, obj runtime.Object) (int, error) {
 	gr := q.res.GVR().GroupResource()
 	acc, _ := meta.Accessor(obj)
 	value, err := encodeForStorage(q.res, obj)

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/sqlkube/sqlkube/controllers"
+	jobctl "github.com/sqlkube/sqlkube/controllers/job"
 )
 
 // Name is the controller's name in logs, events and the controller
@@ -154,7 +155,7 @@ func (c *Controller) jobsOf(cj *batchv1.CronJob) ([]*batchv1.Job, error) {
 // start it again. It returns nil (and no error) when the CronJob is gone.
 func (c *Controller) current(ctx context.Context, cached *batchv1.CronJob, jobs []*batchv1.Job) (*batchv1.CronJob, error) {
 	for _, j := range jobs {
-		if _, done := finished(j); done || activeIndex(cached, j.UID) >= 0 {
+		if _, done := jobctl.Finished(j); done || activeIndex(cached, j.UID) >= 0 {
 			continue
 		}
 		fresh, err := c.client.BatchV1().CronJobs(cached.Namespace).Get(ctx, cached.Name, metav1.GetOptions{})
@@ -180,7 +181,7 @@ func (c *Controller) reconcile(ctx context.Context, cj *batchv1.CronJob, jobs []
 	seen := make(map[types.UID]bool, len(jobs))
 	for _, j := range jobs {
 		seen[j.UID] = true
-		cond, done := finished(j)
+		cond, done := jobctl.Finished(j)
 		active := activeIndex(cj, j.UID) >= 0
 		switch {
 		case !done && !active:
@@ -310,7 +311,7 @@ func (c *Controller) start(ctx context.Context, cj *batchv1.CronJob, t time.Time
 	default:
 		c.recorder.Eventf(cj, corev1.EventTypeNormal, "SuccessfulCreate", "Created job %s", job.Name)
 	}
-	if _, done := finished(job); !done && activeIndex(cj, job.UID) < 0 {
+	if _, done := jobctl.Finished(job); !done && activeIndex(cj, job.UID) < 0 {
 		cj.Status.Active = append(cj.Status.Active, corev1.ObjectReference{
 			Kind: "Job", APIVersion: batchv1.SchemeGroupVersion.String(),
 			Namespace: job.Namespace, Name: job.Name, UID: job.UID, ResourceVersion: job.ResourceVersion,

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sqlkube/sqlkube/controllers"
+	jobctl "github.com/sqlkube/sqlkube/controllers/job"
 )
 
 // The history limits when spec leaves them unset; the API server sets
@@ -34,7 +35,7 @@ func (c *Controller) cleanup(ctx context.Context, cj *batchv1.CronJob, jobs []*b
 		if j.DeletionTimestamp != nil {
 			continue
 		}
-		switch cond, _ := finished(j); cond {
+		switch cond, _ := jobctl.Finished(j); cond {
 		case batchv1.JobComplete:
 			succeeded = append(succeeded, j)
 		case batchv1.JobFailed:
@@ -104,17 +105,6 @@ func (c *Controller) deleteJob(ctx context.Context, cj *batchv1.CronJob, name st
 		}
 		return fmt.Errorf("delete job %s/%s of cronjob %s: %w", cj.Namespace, name, controllers.Key(cj), err)
 	}
-}
-
-// finished returns the type of the Job's true Complete or Failed
-// condition, and whether it has one.
-func finished(j *batchv1.Job) (batchv1.JobConditionType, bool) {
-	for _, c := range j.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return c.Type, true
-		}
-	}
-	return "", false
 }
 
 // activeIndex is the index of the Job with uid in cj's status.active, or

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/sqlkube/sqlkube/controllers"
 )
@@ -226,17 +227,11 @@ func countHealthy(pods []*corev1.Pod, disrupted map[string]metav1.Time, now time
 		if at, ok := disrupted[pod.Name]; ok && at.Add(DeletionTimeout).After(now) {
 			continue
 		}
-		if podReady(pod) {
+		if podutils.IsPodReady(pod) {
 			n++
 		}
 	}
 	return n
-}
-
-// podReady reports whether pod's Ready condition is True.
-func podReady(pod *corev1.Pod) bool {
-	i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodReady })
-	return i >= 0 && pod.Status.Conditions[i].Status == corev1.ConditionTrue
 }
 
 // newStatus returns pdb's status for the counts given: disruptionsAllowed

@@ -198,7 +198,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	now := c.now()
 	settled := c.pending.Settled(key, c.podLister, now)
 
-	if finished(job) {
+	if _, done := Finished(job); done {
 		// Pods left running by a sync that failed half-way.
 		if settled && len(n.active) > 0 {
 			_, err := c.deletePods(ctx, key, job, n.active)
@@ -267,15 +267,15 @@ func selector(job *batchv1.Job) (labels.Selector, error) {
 	return sel, err
 }
 
-// finished reports whether the Job has a true Complete or Failed
-// condition.
-func finished(job *batchv1.Job) bool {
+// Finished returns the type of the Job's true Complete or Failed
+// condition, and whether it has one: whether the Job is over, and how.
+func Finished(job *batchv1.Job) (batchv1.JobConditionType, bool) {
 	for _, c := range job.Status.Conditions {
 		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
+			return c.Type, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // failure returns why the Job has failed, or "" if it has not.
