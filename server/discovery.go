@@ -23,11 +23,30 @@ func (s *Server) versionInfo() version.Info {
 	return version.Info{
 		Major:      kubeMajor,
 		Minor:      kubeMinor,
-		GitVersion: "v" + kubeMajor + "." + kubeMinor + ".0-sqlkube+" + s.cfg.Version,
+		GitVersion: gitVersion(s.cfg.Version),
 		GoVersion:  runtime.Version(),
 		Compiler:   runtime.Compiler,
 		Platform:   runtime.GOOS + "/" + runtime.GOARCH,
 	}
+}
+
+// gitVersion is the version /version reports: the Kubernetes version with
+// sqlkube's in the semver build metadata, as k3s does ("v1.32.0+k3s1").
+// A pre-release ("v1.32.0-sqlkube") would fail every chart's kubeVersion
+// constraint such as ">=1.23.0", since semver ranges exclude pre-releases.
+func gitVersion(sqlkube string) string {
+	meta := strings.Map(func(r rune) rune {
+		switch {
+		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-', r == '.':
+			return r
+		}
+		return '-'
+	}, sqlkube)
+	meta = strings.Trim(strings.ReplaceAll(meta, "..", "."), ".")
+	if meta == "" {
+		meta = "dev"
+	}
+	return "v" + kubeMajor + "." + kubeMinor + ".0+sqlkube." + meta
 }
 
 // apiResources returns the discovery entries of one group version.
