@@ -4,14 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -118,28 +117,16 @@ func (d defaulter) Default(obj runtime.Object) {
 	}
 }
 
-// maxManagerLength is the longest field manager name Kubernetes accepts.
-const maxManagerLength = 128
-
-// managerName is the field manager of a write: the fieldManager parameter,
-// else the user agent's product ("kubectl" of "kubectl/v1.32.0 ..."), as
-// in kube-apiserver.
+// managerName is the field manager of a write: the fieldManager parameter
+// (validated with the options), else the user agent's product ("kubectl"
+// of "kubectl/v1.32.0 ..."), as in kube-apiserver.
 func managerName(q *request) (string, error) {
-	m := q.r.URL.Query().Get("fieldManager")
-	if m == "" {
-		m, _, _ = strings.Cut(q.r.UserAgent(), "/")
-		if len(m) > maxManagerLength {
-			m = m[:maxManagerLength]
-		}
+	if m := q.opts.fieldManager; m != "" {
 		return m, nil
 	}
-	if len(m) > maxManagerLength {
-		return "", apierrors.NewBadRequest(fmt.Sprintf("fieldManager %q is longer than %d characters", m, maxManagerLength))
-	}
-	for _, r := range m {
-		if !unicode.IsPrint(r) {
-			return "", apierrors.NewBadRequest(fmt.Sprintf("fieldManager %q has a character that is not printable", m))
-		}
+	m, _, _ := strings.Cut(q.r.UserAgent(), "/")
+	if len(m) > metav1validation.FieldManagerMaxLength {
+		m = m[:metav1validation.FieldManagerMaxLength]
 	}
 	return m, nil
 }
@@ -151,27 +138,19 @@ const applyAttempts = 5
 // apply merges the configuration in body into the object the request
 // names, creating it when there is none.
 func (s *Server) apply(q *request, body []byte) error {
-	v := q.r.URL.Query()
-	if v.Get("fieldManager") == "" {
-		return apierrors.NewBadRequest("fieldManager is required for apply requests")
-	}
+	// decodeOptions checked that there is a fieldManager.
 	manager, err := managerName(q)
 	if err != nil {
 		return err
 	}
-	force := false
-	if f := v.Get("force"); f != "" {
-		if force, err = strconv.ParseBool(f); err != nil {
-			return apierrors.NewBadRequest(fmt.Sprintf("invalid force %q", f))
-		}
-	}
+	force := q.opts.force
 	doc, err := yaml.YAMLToJSON(body)
 	if err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("the apply configuration is not valid YAML or JSON: %v", err))
 	}
 	// Decoding into the typed object checks the kind and the field types,
 	// and reports unknown fields as fieldValidation asks.
-	typed, err := s.decodeBody(q, doc)
+	typed, err := s.decodeAs(q, runtime.ContentTypeJSON, doc)
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,8 @@ func TestServerSideApplyBadRequests(t *testing.T) {
 		code              int
 		want              string
 	}{
-		{"no field manager", "", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`, 400, "fieldManager is required"},
+		// kube-apiserver answers this one with 422 (PatchOptions validation).
+		{"no field manager", "", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`, 422, "is required for apply patch"},
 		{"wrong kind", "?fieldManager=m", `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"c"}}`, 400, "Secret"},
 		{"name mismatch", "?fieldManager=m", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d"}}`, 400, "does not match"},
 		{"unknown field", "?fieldManager=m&fieldValidation=Strict", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"dataz":{}}`, 400, `unknown field \"dataz\"`},

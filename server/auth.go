@@ -87,9 +87,11 @@ func newAuthenticator(adminToken, tokenFile string) (*authenticator, error) {
 
 // authenticate returns the user behind the request's bearer token.
 func (a *authenticator) authenticate(r *http.Request) (user, bool) {
-	h := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+	// The scheme is case-insensitive, as kube-apiserver reads it
+	// ("bearer TOKEN" works).
+	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return user{}, false
 	}
 	a.mu.RLock()

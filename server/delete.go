@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -26,51 +24,15 @@ import (
 // everything else goes at once. Propagation policies Orphan and
 // Foreground add the finalizers the garbage collector acts on.
 
-// deleteOptions reads DeleteOptions from the body (kubectl, client-go)
-// and the query (curl-style callers).
-func (s *Server) deleteOptions(q *request) (*metav1.DeleteOptions, error) {
-	opts := &metav1.DeleteOptions{}
-	body, err := s.readBody(q)
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > 0 {
-		var err error
-		if ct, _, _ := mime.ParseMediaType(q.r.Header.Get("Content-Type")); ct == runtime.ContentTypeProtobuf {
-			gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
-			_, _, err = s.codec.proto.Decode(body, &gvk, opts)
-		} else {
-			err = json.Unmarshal(body, opts)
-		}
-		if err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("decode DeleteOptions: %v", err))
-		}
-	}
-	v := q.r.URL.Query()
-	if g := v.Get("gracePeriodSeconds"); g != "" {
-		n, err := strconv.ParseInt(g, 10, 64)
-		if err != nil {
-			return nil, apierrors.NewBadRequest("invalid gracePeriodSeconds " + g)
-		}
-		opts.GracePeriodSeconds = &n
-	}
-	if p := v.Get("propagationPolicy"); p != "" {
-		pp := metav1.DeletionPropagation(p)
-		opts.PropagationPolicy = &pp
-	}
-	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
-		zero := int64(0)
-		opts.GracePeriodSeconds = &zero
-	}
-	return opts, nil
-}
-
 // deleteObject deletes or marks one object. It returns the object as it
 // now is and whether it is gone from the store.
 func (s *Server) deleteObject(ctx context.Context, q *request, cur storage.Object, obj runtime.Object, opts *metav1.DeleteOptions) (runtime.Object, bool, error) {
 	acc, _ := meta.Accessor(obj)
 	gr := q.res.GVR().GroupResource()
 	if err := admitNode(q.user, gr, acc.GetName(), obj); err != nil {
+		return nil, false, err
+	}
+	if err := admitDelete(q, obj); err != nil {
 		return nil, false, err
 	}
 	key := storage.Key{Resource: q.res.StorageResource(), Namespace: acc.GetNamespace(), Name: acc.GetName()}
@@ -172,7 +134,7 @@ func deref(p *int64) int64 {
 }
 
 func (s *Server) delete(q *request) error {
-	opts, err := s.deleteOptions(q)
+	opts, err := s.deleteParams(q)
 	if err != nil {
 		return err
 	}
@@ -215,13 +177,20 @@ func (s *Server) deleteRetrying(q *request, name string, cur storage.Object, obj
 }
 
 func (s *Server) deleteCollection(q *request) error {
-	opts, err := s.deleteOptions(q)
+	opts, err := s.deleteParams(q)
 	if err != nil {
 		return err
 	}
 	objs, _, _, err := s.listObjects(q)
 	if err != nil {
 		return err
+	}
+	// One object that may not go refuses the whole request before any
+	// goes.
+	for _, obj := range objs {
+		if err := admitDelete(q, obj); err != nil {
+			return err
+		}
 	}
 	for _, obj := range objs {
 		acc, _ := meta.Accessor(obj)
@@ -235,5 +204,18 @@ func (s *Server) deleteCollection(q *request) error {
 	_ = meta.SetList(list, objs)
 	list.GetObjectKind().SetGroupVersionKind(q.res.GroupVersion().WithKind(q.res.ListKind))
 	writeJSON(q.w, http.StatusOK, list)
+	return nil
+}
+
+// admitDelete refuses, with 403, the deletion of an object its resource's
+// strategy keeps (default, kube-system, kube-public).
+func admitDelete(q *request, obj runtime.Object) error {
+	if q.res.AdmitDelete == nil {
+		return nil
+	}
+	if err := q.res.AdmitDelete(obj); err != nil {
+		acc, _ := meta.Accessor(obj)
+		return apierrors.NewForbidden(q.res.GVR().GroupResource(), acc.GetName(), err)
+	}
 	return nil
 }

@@ -229,9 +229,11 @@ func (s *Server) deleteEvicted(q *request, cur storage.Object, pod *corev1.Pod, 
 }
 
 // tooManyEvictions is the 429 an eviction the budget does not allow gets;
-// clients (kubectl drain) retry it.
+// clients (kubectl drain) retry it in their own time. Like
+// kube-apiserver's, it carries no Retry-After: client-go would otherwise
+// retry it by itself, inside the caller's request.
 func tooManyEvictions(cause string) error {
-	err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
+	err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
 	if cause != "" {
 		err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes,
 			metav1.StatusCause{Type: policyv1.DisruptionBudgetCause, Message: cause})

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,20 +30,18 @@ type request struct {
 	user user
 	r    *http.Request
 	w    http.ResponseWriter
+	// opts are the request's query parameters, decoded for its verb.
+	opts options
+	// form is the response form negotiated from Accept.
+	form string
 }
 
 func (q *request) key(name string) storage.Key {
 	return storage.Key{Resource: q.res.StorageResource(), Namespace: q.ri.namespace, Name: name}
 }
 
-func (q *request) dryRun() bool {
-	for _, v := range q.r.URL.Query()["dryRun"] {
-		if v == "All" {
-			return true
-		}
-	}
-	return false
-}
+// dryRun reports a write the client asked not to persist (dryRun=All).
+func (q *request) dryRun() bool { return q.opts.dryRun }
 
 // ctx carries the actor recorded in the store's history.
 func (q *request) ctx() context.Context {
@@ -59,6 +57,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 	res, ok := s.reg.Lookup(ri.group, ri.version, ri.resource)
 	if !ok || (ri.namespaceScopedRequest && !res.Namespaced) || (ri.subresource != "" && !res.HasSubresource(ri.subresource)) {
 		writeStatus(w, notFoundPath())
+		return
+	}
+	if !storableName(ri.namespace) || !storableName(ri.name) {
+		// No object has such a name (validation refuses them), and the
+		// store is not asked: PostgreSQL would fail on a NUL byte.
+		writeStatus(w, apierrors.NewNotFound(res.GVR().GroupResource(), ri.name))
 		return
 	}
 	verb := verbOf(r, ri)
@@ -80,7 +84,20 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 		writeStatus(w, err)
 		return
 	}
-	var err error
+	release, err := s.inflight.acquire(u, requestKind(verb, ri.subresource))
+	if err != nil {
+		writeStatus(w, err)
+		return
+	}
+	defer release()
+	if q.form, err = negotiate(r); err != nil {
+		writeStatus(w, err)
+		return
+	}
+	if err := q.decodeOptions(verb); err != nil {
+		writeStatus(w, err)
+		return
+	}
 	if isConnect(ri.subresource) {
 		if err := s.connect(q); err != nil {
 			writeStatus(w, err)
@@ -127,6 +144,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 	}
 }
 
+// storableName reports whether name could name a stored object: valid
+// UTF-8 without NUL bytes. Validation refuses every other name on create.
+func storableName(name string) bool {
+	return utf8.ValidString(name) && !strings.ContainsRune(name, 0)
+}
+
 func verbOf(r *http.Request, ri requestInfo) string {
 	if isConnect(ri.subresource) && ri.subresource != "log" {
 		// As kube-apiserver authorizes them since 1.31, whether the
@@ -135,9 +158,8 @@ func verbOf(r *http.Request, ri requestInfo) string {
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		w := r.URL.Query().Get("watch")
 		switch {
-		case w == "true" || w == "1":
+		case watchParam(r):
 			return "watch"
 		case ri.name == "":
 			return "list"
@@ -170,44 +192,66 @@ func verbOf(r *http.Request, ri requestInfo) string {
 // readBody reads the request body, refusing one over the size limit with
 // 413, like kube-apiserver.
 func (s *Server) readBody(q *request) ([]byte, error) {
+	// A body has BodyTimeout to arrive; the deadline is lifted once it is
+	// read, so that the answer (a watch) may last.
+	rc := http.NewResponseController(q.w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	body, err := io.ReadAll(io.LimitReader(q.r.Body, s.cfg.MaxBodyBytes+1))
 	if err != nil {
+		// The deadline stays: the connection is closed rather than
+		// drained of the rest of a body that does not come.
+		q.w.Header().Set("Connection", "close")
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("read request body: %v", err))
 	}
 	if int64(len(body)) > s.cfg.MaxBodyBytes {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", s.cfg.MaxBodyBytes))
 	}
+	_ = rc.SetReadDeadline(time.Time{})
 	return body, nil
 }
 
-// decodeBody decodes a request body into the resource's type, checking
-// its kind and, as fieldValidation asks (Strict by default for kubectl),
-// refusing unknown fields.
-func (s *Server) decodeBody(q *request, body []byte) (runtime.Object, error) {
-	gvk := q.res.GVK()
-	if ct, _, _ := mime.ParseMediaType(q.r.Header.Get("Content-Type")); ct == runtime.ContentTypeProtobuf {
-		obj, got, err := s.codec.proto.Decode(body, &gvk, q.res.New())
-		if err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", gvk.Kind, err))
-		}
-		return obj, checkKind(got, gvk)
+// checkSize refuses to store an object larger than a request body may
+// be, with 413: what a patch or a server-side apply makes of a small body
+// is bounded like the body itself (etcd refuses such a write for
+// kube-apiserver).
+func (s *Server) checkSize(value []byte) error {
+	if int64(len(value)) > s.cfg.MaxBodyBytes {
+		return apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the object would be %d bytes; the limit is %d", len(value), s.cfg.MaxBodyBytes))
 	}
-	dec := s.codec.strict
+	return nil
+}
+
+// decodeBody decodes a request body (JSON, YAML or protobuf) into the
+// resource's type, checking its kind and, as fieldValidation asks
+// (Strict for kubectl, Warn by default), refusing unknown fields.
+func (s *Server) decodeBody(q *request, body []byte) (runtime.Object, error) {
+	return s.decodeAs(q, q.r.Header.Get("Content-Type"), body)
+}
+
+// decodeAs is decodeBody for a body of content type ct: patches and apply
+// configurations decode the JSON they produced.
+func (s *Server) decodeAs(q *request, ct string, body []byte) (runtime.Object, error) {
+	gvk := q.res.GVK()
 	// Without fieldValidation, unknown fields are a warning, as in
 	// Kubernetes since 1.27.
-	mode := q.r.URL.Query().Get("fieldValidation")
-	switch mode {
-	case "Ignore":
-		dec = s.codec.lax
-	case "":
-		mode = "Warn"
+	mode := q.opts.fieldValidation
+	if mode == "" {
+		mode = metav1.FieldValidationWarn
+	}
+	dec, err := s.codec.bodyDecoder(ct, mode != metav1.FieldValidationIgnore)
+	if err != nil {
+		return nil, err
 	}
 	obj, got, err := dec.Decode(body, &gvk, q.res.New())
 	if err != nil {
 		if runtime.IsStrictDecodingError(err) {
-			if mode == "Warn" {
+			if mode == metav1.FieldValidationWarn {
 				q.w.Header().Add("Warning", `299 - "`+strings.ReplaceAll(err.Error(), `"`, `'`)+`"`)
-				return s.decodeLax(q, body)
+				lax, _ := s.codec.bodyDecoder(ct, false)
+				if obj, _, err = lax.Decode(body, &gvk, q.res.New()); err != nil {
+					return nil, apierrors.NewBadRequest(err.Error())
+				}
+				return obj, nil
 			}
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
@@ -227,18 +271,14 @@ func checkKind(got *schema.GroupVersionKind, want schema.GroupVersionKind) error
 	return nil
 }
 
-func (s *Server) decodeLax(q *request, body []byte) (runtime.Object, error) {
-	gvk := q.res.GVK()
-	obj, _, err := s.codec.lax.Decode(body, &gvk, q.res.New())
-	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
-	}
-	return obj, nil
-}
-
 // writeObject answers with obj as JSON.
 func (s *Server) writeObject(q *request, code int, obj runtime.Object) error {
-	switch responseForm(q.r) {
+	if obj.GetObjectKind().GroupVersionKind().Empty() {
+		// A dry run answers the body as decoded, which may have left
+		// kind and apiVersion out.
+		setTypeMeta(q.res, obj)
+	}
+	switch q.form {
 	case asTable:
 		t, err := s.table(q.res, []runtime.Object{obj}, "")
 		if err != nil {
@@ -263,7 +303,7 @@ func (s *Server) get(q *request) error {
 	if err != nil {
 		return err
 	}
-	if form := responseForm(q.r); form == asObject || form == asMetadata {
+	if form := q.form; form == asObject || form == asMetadata {
 		appendObject := appendWithResourceVersion
 		if form == asMetadata {
 			appendObject = appendPartialMetadata
@@ -287,11 +327,13 @@ func (s *Server) get(q *request) error {
 // readAt reads one object now, or at the resourceVersion asked for.
 func (s *Server) readAt(q *request, name string) (storage.Object, error) {
 	gr := q.res.GVR().GroupResource()
-	rv := q.r.URL.Query().Get("resourceVersion")
+	rv := q.opts.resourceVersion
 	var (
 		o   storage.Object
 		err error
 	)
+	// resourceVersionMatch=Exact on a get is sqlkube's: the object as it
+	// was at that revision, from history.
 	if rv != "" && rv != "0" && q.r.URL.Query().Get("resourceVersionMatch") == string(metav1.ResourceVersionMatchExact) {
 		n, perr := strconv.ParseInt(rv, 10, 64)
 		if perr != nil {
@@ -380,6 +422,9 @@ func (s *Server) createObject(q *request, obj runtime.Object) (nameTaken bool, e
 	value, err := encodeForStorage(q.res, obj)
 	if err != nil {
 		return false, apierrors.NewInternalError(err)
+	}
+	if err := s.checkSize(value); err != nil {
+		return false, err
 	}
 	o, err := s.store.Create(q.ctx(), q.key(acc.GetName()), value)
 	if err != nil {
@@ -484,6 +529,12 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 	if err := admitNode(q.user, gr, q.ri.name, obj); err != nil {
 		return err
 	}
+	// An update without a resourceVersion is unconditional: it applies to
+	// the current object, as kube-apiserver allows for the built-in kinds
+	// (Helm updates its release Secrets so).
+	if acc, err := meta.Accessor(obj); err == nil && acc.GetResourceVersion() == "" {
+		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
+	}
 	if err := prepareUpdate(q.res, obj, old, q.ri.subresource); err != nil {
 		return err
 	}
@@ -546,6 +597,9 @@ func (s *Server) storeReplace(q *request, cur storage.Object, old, obj runtime.O
 	if err != nil {
 		return replaceFailed, apierrors.NewInternalError(err)
 	}
+	if err := s.checkSize(value); err != nil {
+		return replaceFailed, err
+	}
 	// Both are json.Marshal output, compact and with sorted map keys:
 	// equal objects are equal bytes. The stored JSON is that output too
 	// unless the database rewrote it (PostgreSQL's jsonb).
@@ -578,7 +632,7 @@ func (s *Server) storeReplace(q *request, cur storage.Object, old, obj runtime.O
 // from value, without encoding obj again, unless the client asked for
 // another form.
 func (s *Server) writeStored(q *request, code int, obj runtime.Object, value []byte, rev int64) error {
-	if responseForm(q.r) != asObject {
+	if q.form != asObject {
 		return s.writeObject(q, code, obj)
 	}
 	b, err := withResourceVersion(value, rev)

@@ -27,14 +27,12 @@ type selector struct {
 }
 
 func parseSelector(q *request) (selector, error) {
-	v := q.r.URL.Query()
-	ls, err := labels.Parse(v.Get("labelSelector"))
-	if err != nil {
-		return selector{}, apierrors.NewBadRequest(fmt.Sprintf("invalid labelSelector: %v", err))
+	ls, fs := q.opts.list.LabelSelector, q.opts.list.FieldSelector
+	if ls == nil {
+		ls = labels.Everything()
 	}
-	fs, err := fields.ParseSelector(v.Get("fieldSelector"))
-	if err != nil {
-		return selector{}, apierrors.NewBadRequest(fmt.Sprintf("invalid fieldSelector: %v", err))
+	if fs == nil {
+		fs = fields.Everything()
 	}
 	for _, r := range fs.Requirements() {
 		if !fieldSupported(q.res, r.Field) {
@@ -83,22 +81,18 @@ func (sel selector) matches(res *registry.Resource, obj runtime.Object) bool {
 // listOptions turns resourceVersion, resourceVersionMatch, limit and
 // continue into a store list.
 func listOptions(q *request) (storage.ListOptions, error) {
-	v := q.r.URL.Query()
-	opts := storage.ListOptions{Resource: q.res.StorageResource(), Namespace: q.ri.namespace, Continue: v.Get("continue")}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			return opts, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q", l))
-		}
-		opts.Limit = n
+	lo := q.opts.list
+	opts := storage.ListOptions{Resource: q.res.StorageResource(), Namespace: q.ri.namespace, Continue: lo.Continue}
+	if lo.Limit < 0 {
+		return opts, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %d", lo.Limit))
 	}
-	rv, match := v.Get("resourceVersion"), v.Get("resourceVersionMatch")
-	if rv != "" && rv != "0" {
+	opts.Limit = int(lo.Limit)
+	if rv := lo.ResourceVersion; rv != "" && rv != "0" {
 		n, err := strconv.ParseInt(rv, 10, 64)
 		if err != nil {
 			return opts, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
 		}
-		if match == string(metav1.ResourceVersionMatchExact) {
+		if lo.ResourceVersionMatch == metav1.ResourceVersionMatchExact {
 			opts.Revision = n
 		}
 	}
@@ -171,7 +165,7 @@ func (s *Server) listStored(q *request) ([]storage.Object, int64, string, error)
 }
 
 func (s *Server) list(q *request) error {
-	form := responseForm(q.r)
+	form := q.form
 	if form == asObject || form == asMetadata {
 		return s.listRaw(q, form)
 	}

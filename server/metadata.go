@@ -1,6 +1,7 @@
 package server
 
 import (
+	"mime"
 	"net/http"
 	"strings"
 
@@ -20,22 +21,43 @@ const (
 	asMetadata = "PartialObjectMetadata"
 )
 
-// responseForm returns the form the client asked for: a Table (kubectl
-// get), metadata only (client-go's metadata client and informers, which
-// the garbage collector and namespace controller use), or the object.
-func responseForm(r *http.Request) string {
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		if !strings.Contains(part, "g=meta.k8s.io") {
+// negotiate picks the response form from the Accept header, as
+// kube-apiserver negotiates it: the first entry the server can answer
+// wins; an Accept none of whose entries it can answer is refused with
+// 406. Every answer is JSON: a client asking for protobuf or YAML is
+// answered in JSON, which it reads by the Content-Type (client-go does;
+// JSON is also YAML).
+func negotiate(r *http.Request) (string, error) {
+	accept := r.Header.Get("Accept")
+	if strings.TrimSpace(accept) == "" {
+		return asObject, nil
+	}
+	for _, entry := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(entry))
+		if err != nil {
 			continue
 		}
+		switch mt {
+		case "application/json", "application/yaml", runtime.ContentTypeProtobuf, "*/*", "application/*":
+		default:
+			continue
+		}
+		as, g, v := params["as"], params["g"], params["v"]
 		switch {
-		case strings.Contains(part, "as=Table"):
-			return asTable
-		case strings.Contains(part, "as=PartialObjectMetadata"):
-			return asMetadata
+		case as == "" && g == "" && v == "":
+			return asObject, nil
+		case g != metav1.GroupName || (v != "v1" && v != "v1beta1"):
+			// not something this server can convert to
+		case as == "Table":
+			return asTable, nil
+		case as == "PartialObjectMetadata", as == "PartialObjectMetadataList":
+			return asMetadata, nil
 		}
 	}
-	return asObject
+	return "", &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusNotAcceptable, Reason: metav1.StatusReasonNotAcceptable,
+		Message: "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf, and, with g=meta.k8s.io, as=Table or as=PartialObjectMetadata[List]",
+	}}
 }
 
 // objectMetadata returns obj's metadata as a PartialObjectMetadata of res's

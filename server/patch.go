@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -10,9 +11,23 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 )
+
+// maxJSONPatchOperations bounds the operations of one JSON patch, as in
+// kube-apiserver.
+const maxJSONPatchOperations = 10000
+
+// jsonPatchCopyLimit bounds what the copy operations of one JSON patch may
+// add up to: a few copies of a copy would otherwise double a small object
+// into gigabytes (each copy doubles what the next one copies). It is the
+// default request body limit, as kube-apiserver sets it; the library
+// takes it process-wide.
+const jsonPatchCopyLimit = 3 << 20
+
+func init() { jsonpatch.AccumulatedCopySizeLimit = jsonPatchCopyLimit }
 
 // applyPatch applies a patch of type pt to the JSON document current;
 // schema is the Go type strategic merge patches follow.
@@ -27,6 +42,9 @@ func applyPatch(pt types.PatchType, current, patch []byte, schema any) ([]byte, 
 		if perr != nil {
 			return nil, fmt.Errorf("invalid JSON patch: %w", perr)
 		}
+		if len(p) > maxJSONPatchOperations {
+			return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the allowed maximum operations in a JSON patch is %d, got %d", maxJSONPatchOperations, len(p)))
+		}
 		out, err = p.Apply(current)
 	case types.MergePatchType:
 		out, err = jsonpatch.MergePatch(current, patch)
@@ -36,6 +54,10 @@ func applyPatch(pt types.PatchType, current, patch []byte, schema any) ([]byte, 
 		return nil, fmt.Errorf("patch type %q is not supported (use json, merge or strategic merge)", pt)
 	}
 	if err != nil {
+		var tooLarge *jsonpatch.AccumulatedCopySizeError
+		if errors.As(err, &tooLarge) {
+			return nil, apierrors.NewRequestEntityTooLargeError(err.Error())
+		}
 		return nil, fmt.Errorf("the patch cannot be applied: %w", err)
 	}
 	return out, nil
@@ -81,9 +103,12 @@ func (s *Server) patch(q *request) error {
 		}
 		patched, err := applyPatch(types.PatchType(ct), current, body, q.res.New())
 		if err != nil {
+			if apierrors.IsRequestEntityTooLargeError(err) {
+				return err
+			}
 			return apierrors.NewBadRequest(err.Error())
 		}
-		obj, err := s.decodeBody(q, patched)
+		obj, err := s.decodeAs(q, runtime.ContentTypeJSON, patched)
 		if err != nil {
 			return err
 		}

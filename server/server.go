@@ -41,8 +41,27 @@ type Config struct {
 	// ServiceCIDR is the range Service ClusterIPs come from (default
 	// 10.96.0.0/16); its first address is the kubernetes Service's.
 	ServiceCIDR string
-	// MaxBodyBytes caps request bodies (default 3 MiB, like Kubernetes).
+	// MaxBodyBytes caps request bodies (default 3 MiB, like Kubernetes)
+	// and the objects a write may store.
 	MaxBodyBytes int64
+	// MaxRequestsInFlight and MaxMutatingRequestsInFlight bound the read
+	// and the write requests served at once (default 400 and 200, as
+	// kube-apiserver's flags of the same names); MaxLongRunningInFlight
+	// bounds watches, logs, exec and port-forwards (default 2,000).
+	// Beyond them a request is answered 429 with Retry-After. Requests of
+	// system:masters are not counted.
+	MaxRequestsInFlight         int
+	MaxMutatingRequestsInFlight int
+	MaxLongRunningInFlight      int
+	// ReadHeaderTimeout bounds the TLS handshake and the arrival of a
+	// request's headers (default 10 s; kube-apiserver's is 32 s), and
+	// IdleTimeout how long a connection with no request in flight stays
+	// open, for HTTP/2 too (default 20 s). BodyTimeout bounds the arrival
+	// of a request body (default 15 s): a client trickling one would
+	// otherwise hold its connection and in-flight slot.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	BodyTimeout       time.Duration
 	// BookmarkInterval is how often a watch that allows bookmarks gets
 	// one (default 1 minute, like kube-apiserver).
 	BookmarkInterval time.Duration
@@ -102,6 +121,24 @@ func (c *Config) setDefaults() error {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 3 << 20
 	}
+	if c.MaxRequestsInFlight <= 0 {
+		c.MaxRequestsInFlight = 400
+	}
+	if c.MaxMutatingRequestsInFlight <= 0 {
+		c.MaxMutatingRequestsInFlight = 200
+	}
+	if c.MaxLongRunningInFlight <= 0 {
+		c.MaxLongRunningInFlight = 2000
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 20 * time.Second
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 15 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -131,7 +168,12 @@ type Server struct {
 	fields *fieldManagers
 	// serviceNet is the parsed ServiceCIDR.
 	serviceNet *net.IPNet
+	// inflight bounds the requests served at once.
+	inflight *inflight
 }
+
+// maxHeaderBytes bounds a request's headers, as in kube-apiserver.
+const maxHeaderBytes = 1 << 20
 
 // New prepares a server: its identity in the data directory, the store
 // (migrated), and the bootstrap objects. Run serves it.
@@ -208,6 +250,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	s.inflight = newInflight(cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight, cfg.MaxLongRunningInFlight)
 	s.metrics = newMetrics(s)
 	s.e = s.routes()
 	s.ready.Store(true)
@@ -295,7 +338,9 @@ func (s *Server) Run(ctx context.Context) error {
 	hs := &http.Server{
 		Handler:           s.e,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.pki.serving}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +20,10 @@ import (
 // writeStatus answers with err as a metav1.Status.
 func writeStatus(w http.ResponseWriter, err error) {
 	st := toStatus(err)
+	if d := st.Details; d != nil && d.RetryAfterSeconds > 0 {
+		// As kube-apiserver: clients wait this long before they retry.
+		w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfterSeconds)))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(int(st.Code))
 	_ = json.NewEncoder(w).Encode(st)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -32,16 +33,15 @@ func (s *Server) watch(q *request) error {
 	if err != nil {
 		return err
 	}
-	v := q.r.URL.Query()
+	lo := q.opts.list
 	timeout := 30 * time.Minute
-	if t := v.Get("timeoutSeconds"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
-			return apierrors.NewBadRequest("invalid timeoutSeconds " + t)
+	if lo.TimeoutSeconds != nil {
+		if *lo.TimeoutSeconds < 0 {
+			return apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %d", *lo.TimeoutSeconds))
 		}
-		timeout = time.Duration(n) * time.Second
+		timeout = time.Duration(*lo.TimeoutSeconds) * time.Second
 	}
-	bookmarks := v.Get("allowWatchBookmarks") == "true"
+	bookmarks := lo.AllowWatchBookmarks
 
 	var (
 		from    int64
@@ -51,20 +51,15 @@ func (s *Server) watch(q *request) error {
 	// on by default since client-go 1.34): the current objects as ADDED
 	// events at a revision not older than resourceVersion, then a bookmark
 	// marking their end.
-	streamingList := v.Get("sendInitialEvents") == "true"
-	if rv := v.Get("resourceVersion"); !streamingList && rv != "" && rv != "0" {
+	streamingList := lo.SendInitialEvents != nil && *lo.SendInitialEvents
+	if rv := lo.ResourceVersion; !streamingList && rv != "" && rv != "0" {
 		if from, err = strconv.ParseInt(rv, 10, 64); err != nil {
 			return apierrors.NewBadRequest("invalid resourceVersion " + rv)
 		}
 	} else {
 		// The initial state: a whole list at one revision.
 		all := *q
-		all.r = q.r.Clone(q.r.Context())
-		qv := all.r.URL.Query()
-		qv.Del("limit")
-		qv.Del("continue")
-		qv.Del("resourceVersion")
-		all.r.URL.RawQuery = qv.Encode()
+		all.opts.list.Limit, all.opts.list.Continue, all.opts.list.ResourceVersion, all.opts.list.ResourceVersionMatch = 0, "", "", ""
 		if initial, from, _, err = s.listStored(&all); err != nil {
 			return err
 		}
@@ -91,7 +86,7 @@ func (s *Server) watch(q *request) error {
 		dirty = false
 	}
 	enc := json.NewEncoder(hw)
-	form := responseForm(q.r)
+	form := q.form
 	send := func(typ watch.EventType, obj runtime.Object) bool {
 		var payload any = obj
 		switch {

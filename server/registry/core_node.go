@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"net"
 	"slices"
 	"sort"
@@ -72,6 +73,16 @@ func namespaceResource() *Resource {
 			finalizers := ns.Spec.Finalizers
 			o.DeepCopyInto(ns)
 			ns.Spec.Finalizers = finalizers
+		},
+		AdmitDelete: func(obj runtime.Object) error {
+			// As Kubernetes' NamespaceLifecycle admission: the cluster's
+			// own namespaces stay (kube-system holds the control plane's
+			// Leases).
+			switch obj.(*corev1.Namespace).Name {
+			case metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic:
+				return errors.New("this namespace may not be deleted")
+			}
+			return nil
 		},
 		Validate:       func(obj runtime.Object) field.ErrorList { return validateNamespace(obj.(*corev1.Namespace)) },
 		ValidateUpdate: func(obj, _ runtime.Object) field.ErrorList { return validateNamespace(obj.(*corev1.Namespace)) },

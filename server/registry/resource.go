@@ -59,6 +59,10 @@ type Resource struct {
 	// PrepareForFinalize adjusts an update through the finalize
 	// subresource (namespaces: only spec.finalizers may change).
 	PrepareForFinalize func(obj, old runtime.Object)
+	// AdmitDelete refuses the deletion of obj with the reason, which the
+	// server answers as 403 Forbidden (Kubernetes' admission: the
+	// namespaces a cluster cannot lose).
+	AdmitDelete func(obj runtime.Object) error
 	// Validate checks an object on create; ValidateUpdate on update.
 	// Field paths are rooted at the object ("spec.replicas").
 	Validate       func(obj runtime.Object) field.ErrorList

@@ -1,0 +1,60 @@
+package server
+
+import (
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// inflight bounds the requests served at once, like kube-apiserver's
+// --max-requests-inflight and --max-mutating-requests-inflight: beyond a
+// bound the request is refused at once with 429 and Retry-After, and the
+// client (client-go, kubectl) retries. Long-running requests (watches,
+// logs, exec, attach, port-forward) hold their slot for minutes, so they
+// are counted on their own and never starve short requests. Requests of
+// system:masters (the admin, the loopback control plane) are not
+// counted, as kube-apiserver exempts them.
+type inflight struct {
+	read, mutating, longRunning chan struct{}
+}
+
+// Kinds of request, for inflight.
+const (
+	requestRead = iota
+	requestMutating
+	requestLongRunning
+)
+
+func newInflight(read, mutating, longRunning int) *inflight {
+	return &inflight{read: make(chan struct{}, read), mutating: make(chan struct{}, mutating), longRunning: make(chan struct{}, longRunning)}
+}
+
+// requestKind classifies a request of verb on subresource.
+func requestKind(verb, subresource string) int {
+	switch {
+	case verb == "watch" || isConnect(subresource):
+		return requestLongRunning
+	case verb == "get" || verb == "list":
+		return requestRead
+	}
+	return requestMutating
+}
+
+// acquire takes a slot of kind for u, or answers 429. The caller calls
+// release when the request is done.
+func (f *inflight) acquire(u user, kind int) (release func(), err error) {
+	if u.in(groupMasters) {
+		return func() {}, nil
+	}
+	slots := f.read
+	switch kind {
+	case requestMutating:
+		slots = f.mutating
+	case requestLongRunning:
+		slots = f.longRunning
+	}
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	default:
+		return nil, apierrors.NewTooManyRequests("too many requests, please try again later", 1)
+	}
+}
