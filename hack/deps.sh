@@ -34,6 +34,13 @@ need_file() {
 	any_file "$@" || missing+=("$pkg")
 }
 
+# need_ok PACKAGE COMMAND...: PACKAGE is needed unless COMMAND succeeds.
+need_ok() {
+	local pkg=$1
+	shift
+	"$@" >/dev/null 2>&1 || missing+=("$pkg")
+}
+
 check() {
 	missing=()
 
@@ -43,6 +50,10 @@ check() {
 	need_file postgresql-client /usr/bin/psql /usr/lib/postgresql/*/bin/psql
 	# chattr, used by the storage tests to make a file read-only even for root.
 	need_cmd chattr e2fsprogs
+	# The official Python client, driven by e2e/python_test.go. Debian's
+	# package installs it for Debian's /usr/bin/python3, which need not be
+	# the first python3 on PATH (pyenv, virtualenvs): always ask that one.
+	need_ok python3-kubernetes /usr/bin/python3 -c 'import kubernetes'
 
 	# ---- Later dependencies go here (node agent, proxy, e2e). ----
 	# Uncomment each line in the issue that starts using it:
