@@ -36,7 +36,9 @@ func TestEscalation(t *testing.T) {
 	esc := User{Name: "esc"}
 	binder := User{Name: "binder"}
 	master := User{Name: "root", Groups: []string{GroupMasters}}
-	ref := func(kind, name string) rbacv1.RoleRef { return rbacv1.RoleRef{APIGroup: rbacGroup, Kind: kind, Name: name} }
+	ref := func(kind, name string) rbacv1.RoleRef {
+		return rbacv1.RoleRef{APIGroup: rbacGroup, Kind: kind, Name: name}
+	}
 
 	t.Run("ConfirmNoEscalation", func(t *testing.T) {
 		tests := []struct {
