@@ -56,8 +56,9 @@ package authz
 //     upstream's AuthorizeNodeWithSelectors limits (a node lists only its
 //     own pods and Node) are not applied: the rules alone decide.
 //   - Left out of system:aggregate-to-edit: the coordination.k8s.io leases
-//     rule that the upstream policy read for this port carries, because it
-//     could not be confirmed for 1.32 (it grants less, not more).
+//     rule that the upstream policy read for this port (a release newer
+//     than 1.32) carries, because it could not be confirmed for 1.32; it
+//     grants less, not more. The rest of edit follows that same reading.
 //   - ClusterRoles left out, with their bindings: system:heapster,
 //     system:kube-aggregator, system:kubelet-api-admin,
 //     system:node-bootstrapper, system:node-problem-detector,
