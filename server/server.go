@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := shareIdentity(ctx, st, cfg.DataDir, token); err != nil {
+	if err := shareIdentity(ctx, st, cfg.DataDir, token, cfg.Logger); err != nil {
 		st.Close()
 		return nil, err
 	}
