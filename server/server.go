@@ -29,6 +29,9 @@ type Config struct {
 	DataDir string
 	// Datastore is the store URL; default sqlite://DATADIR/state.db.
 	Datastore string
+	// DatastorePassword, when set, is the PostgreSQL password, used over
+	// one in Datastore; it is never logged.
+	DatastorePassword string
 	// BindAddress and SecurePort are where the API is served (HTTPS).
 	BindAddress string
 	SecurePort  int
@@ -169,7 +172,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	tf := &lateTransformer{}
-	st, err := storage.Open(ctx, storage.Config{Datastore: cfg.Datastore, Transformer: tf, Logger: cfg.Logger})
+	st, err := storage.Open(ctx, storage.Config{Datastore: cfg.Datastore, Password: cfg.DatastorePassword, Transformer: tf, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +307,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.compactLoop(ctx)
 	go s.namespaces.run(ctx, s.store, s.log)
 	go s.objects.run(ctx, s.store, s.log)
-	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", s.cfg.Datastore)
+	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", storage.RedactDatastore(s.cfg.Datastore))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
