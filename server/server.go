@@ -145,6 +145,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
+	if err := privateDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
+	}
 	hosts := []string{"127.0.0.1", "localhost", "::1"}
 	if cfg.BindAddress != "0.0.0.0" && cfg.BindAddress != "::" {
 		hosts = append(hosts, cfg.BindAddress)
