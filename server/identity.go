@@ -161,14 +161,15 @@ func sealIdentity(token string, id identity) ([]byte, error) {
 	})
 }
 
-// openIdentity opens a stored identity of any version; version says which
-// it was, so that an old one can be resealed.
-func openIdentity(token string, value []byte) (id identity, version int, err error) {
+// openIdentity opens a stored identity of any version. stale says that it
+// was sealed otherwise than sealIdentity would now: an older version, or
+// other KDF parameters than identityKDF.
+func openIdentity(token string, value []byte) (id identity, stale bool, err error) {
 	var sealed sealedIdentity
 	if err := json.Unmarshal(value, &sealed); err != nil {
-		return id, 0, fmt.Errorf("the cluster identity in the datastore is damaged: %w", err)
+		return id, false, fmt.Errorf("the cluster identity in the datastore is damaged: %w", err)
 	}
-	version = sealed.Version
+	version := sealed.Version
 	if version == 0 {
 		version = sealVersionSHA256
 	}
@@ -178,33 +179,36 @@ func openIdentity(token string, value []byte) (id identity, version int, err err
 		aead, err = legacyIdentityAEAD(token)
 	case sealVersionKDF:
 		if sealed.KDF == nil {
-			return id, version, errors.New("the cluster identity in the datastore is damaged: no key derivation parameters")
+			return id, false, errors.New("the cluster identity in the datastore is damaged: no key derivation parameters")
 		}
 		aead, err = sealed.KDF.aead(token)
 	default:
-		return id, version, fmt.Errorf("the cluster identity in the datastore is sealed with version %d, newer than this server knows (%d): upgrade this server", version, sealVersionKDF)
+		return id, false, fmt.Errorf("the cluster identity in the datastore is sealed with version %d, newer than this server knows (%d): upgrade this server", version, sealVersionKDF)
 	}
 	if err != nil {
-		return id, version, fmt.Errorf("the cluster identity in the datastore is damaged: %w", err)
+		return id, false, fmt.Errorf("the cluster identity in the datastore is damaged: %w", err)
 	}
 	n := aead.NonceSize()
 	if len(sealed.Sealed) < n {
-		return id, version, errors.New("the cluster identity in the datastore is damaged")
+		return id, false, errors.New("the cluster identity in the datastore is damaged")
 	}
 	plain, err := aead.Open(nil, sealed.Sealed[:n], sealed.Sealed[n:], sealAAD(version, sealed.KDF))
 	if err != nil {
-		return id, version, errWrongToken
+		return id, false, errWrongToken
 	}
 	if err := json.Unmarshal(plain, &id); err != nil {
-		return id, version, fmt.Errorf("the cluster identity in the datastore is damaged: %w", err)
+		return id, false, fmt.Errorf("the cluster identity in the datastore is damaged: %w", err)
 	}
-	return id, version, nil
+	k := sealed.KDF
+	stale = version != sealVersionKDF || k.Name != identityKDF.Name || k.N != identityKDF.N || k.R != identityKDF.R || k.P != identityKDF.P
+	return id, stale, nil
 }
 
 // shareIdentity makes the data directory's CA and encryption key the
 // cluster's: it stores them in the datastore when the datastore has none,
 // and otherwise replaces the local ones with the datastore's. An identity
-// sealed the old way (version 1) is resealed with the current one.
+// sealed the old way (version 1), or with other KDF parameters than the
+// current ones, is resealed.
 func shareIdentity(ctx context.Context, st *storage.Store, dir, token string, log *slog.Logger) error {
 	key := storage.Key{Resource: identityResource, Name: identityName}
 	ctx = storage.WithActor(ctx, "system:apiserver")
@@ -232,18 +236,18 @@ func shareIdentity(ctx context.Context, st *storage.Store, dir, token string, lo
 	} else if err != nil {
 		return fmt.Errorf("read the cluster identity: %w", err)
 	}
-	id, version, err := openIdentity(token, o.Value)
+	id, stale, err := openIdentity(token, o.Value)
 	if err != nil {
 		return err
 	}
-	if version < sealVersionKDF {
+	if stale {
 		value, err := sealIdentity(token, id)
 		if err != nil {
 			return fmt.Errorf("reseal the cluster identity: %w", err)
 		}
 		switch _, err := st.Update(ctx, key, value, o.Revision); {
 		case err == nil:
-			log.Info("resealed the cluster identity with a salted, slow key derivation", "from", version, "to", sealVersionKDF)
+			log.Info("resealed the cluster identity with the current key derivation", "version", sealVersionKDF, "kdf", identityKDF.Name, "N", identityKDF.N, "r", identityKDF.R, "p", identityKDF.P)
 		case errors.Is(err, storage.ErrConflict):
 			// Another server resealed it meanwhile: the identity is the same.
 		default:

@@ -220,6 +220,43 @@ func TestIdentityLegacySealMigrates(t *testing.T) {
 	}
 }
 
+// TestIdentityResealedWithNewParameters: an identity sealed with other
+// KDF parameters than the current ones (say, before they were raised) opens
+// and is resealed with the current ones.
+func TestIdentityResealedWithNewParameters(t *testing.T) {
+	ctx := context.Background()
+	const token = "tok"
+	f := newIdentityFixture(t)
+	current := identityKDF
+	identityKDF.N = 1 << 14
+	err := shareIdentity(ctx, f.st, f.dir, token, slog.New(slog.DiscardHandler))
+	identityKDF = current
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := storedIdentity(t, f.st); s.KDF.N != 1<<14 {
+		t.Fatalf("sealed with N=%d, want 2^14", s.KDF.N)
+	}
+	dir := t.TempDir()
+	if err := shareIdentity(ctx, f.st, dir, token, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if !sameIdentity(localIdentity(t, dir), localIdentity(t, f.dir)) {
+		t.Fatal("the identity changed")
+	}
+	s, o := storedIdentity(t, f.st)
+	if s.KDF.N != identityKDF.N || s.KDF.R != identityKDF.R || s.KDF.P != identityKDF.P {
+		t.Fatalf("after a start: KDF %+v, want it resealed with %+v", s.KDF, identityKDF)
+	}
+	// Current parameters: a start does not write.
+	if err := shareIdentity(ctx, f.st, dir, token, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if _, again := storedIdentity(t, f.st); again.Revision != o.Revision {
+		t.Fatal("an identity sealed with the current parameters was resealed")
+	}
+}
+
 // BenchmarkIdentityKDF is what every server start pays once.
 func BenchmarkIdentityKDF(b *testing.B) {
 	p := identityKDF
