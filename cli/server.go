@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,13 +19,19 @@ import (
 func newServerCommand(opts *globalOptions) *cobra.Command {
 	cfg := server.Config{}
 	mopts := manager.Options{}
-	var controllerList string
+	var controllerList, tokenFile, datastorePasswordFile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Kubernetes API server on a SQL store",
 		Long: `Run the Kubernetes API server. On first start it creates a CA, a serving
 certificate and an admin token in the data directory, and it rewrites
-DATA-DIR/admin.kubeconfig at every start.`,
+DATA-DIR/admin.kubeconfig at every start.
+
+The cluster token comes from --token, --token-file or the environment
+variable ` + envToken + `, in that order. The PostgreSQL password comes
+from the --datastore URL, --datastore-password-file, the environment
+variable ` + envDatastorePassword + `, or PGPASSWORD / PGPASSFILE as for
+libpq; it is never logged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Logger = opts.logger
@@ -34,7 +41,14 @@ DATA-DIR/admin.kubeconfig at every start.`,
 			if _, err := manager.Enabled(mopts.Controllers); err != nil {
 				return fmt.Errorf("--controllers: %w", err)
 			}
-			s, err := server.New(cmd.Context(), cfg)
+			var err error
+			if cfg.Token, err = clusterToken(cfg.Token, tokenFile); err != nil {
+				return err
+			}
+			if cfg.DatastorePassword, err = datastorePassword(cfg.Datastore, datastorePasswordFile); err != nil {
+				return err
+			}
+			s, err := newServer(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -46,7 +60,10 @@ DATA-DIR/admin.kubeconfig at every start.`,
 	f.StringVar(&cfg.Datastore, "datastore", "", "store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default sqlite://DATA-DIR/state.db)")
 	f.StringVar(&cfg.BindAddress, "bind-address", "127.0.0.1", "address to serve the API on")
 	f.IntVar(&cfg.SecurePort, "secure-port", 6443, "HTTPS port of the API")
-	f.StringVar(&cfg.Token, "token", "", "admin bearer token (give every server of a cluster the same one); default: created in the data dir")
+	f.StringVar(&cfg.Token, "token", "", "admin bearer token (give every server of a cluster the same one); default: $"+envToken+", else created in the data dir")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the admin bearer token (surrounding white space is trimmed); instead of --token")
+	cmd.MarkFlagsMutuallyExclusive("token", "token-file")
+	f.StringVar(&datastorePasswordFile, "datastore-password-file", "", "file holding the PostgreSQL password (a final newline is dropped), for a --datastore URL without one; default: $"+envDatastorePassword+", then PGPASSWORD")
 	f.StringVar(&cfg.TokenAuthFile, "token-auth-file", "", `static tokens, one per line: token,user,uid,"group1,group2"`)
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.96.0.0/16", "range of Service ClusterIPs")
 	f.DurationVar(&cfg.HistoryRetention, "history-retention", 30*24*time.Hour, "how long every change stays in the history (compacted after)")
@@ -56,6 +73,69 @@ DATA-DIR/admin.kubeconfig at every start.`,
 	f.DurationVar(&mopts.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss Lease renewals before it is marked NotReady")
 	f.BoolVar(&mopts.LeaderElection, "leader-elect", true, "run the controllers only in the server holding the kube-system/sqlkube-controller-manager Lease")
 	return cmd
+}
+
+// The environment variables the server command reads secrets from, so that
+// they need not be on its command line (where ps shows them).
+const (
+	envToken             = "SQLKUBE_TOKEN"
+	envDatastorePassword = "SQLKUBE_DATASTORE_PASSWORD"
+)
+
+// newServer is server.New; tests replace it to see the configuration that
+// a command line makes.
+var newServer = server.New
+
+// clusterToken is --token, else the content of --token-file, else
+// $SQLKUBE_TOKEN; "" lets the server use (or create) the data dir's.
+func clusterToken(token, file string) (string, error) {
+	if token != "" {
+		return token, nil
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--token-file: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return "", fmt.Errorf("--token-file %s is empty", file)
+		}
+		return token, nil
+	}
+	return strings.TrimSpace(os.Getenv(envToken)), nil
+}
+
+// datastorePassword is the PostgreSQL password to give the store apart
+// from the URL: the content of --datastore-password-file, else
+// $SQLKUBE_DATASTORE_PASSWORD when the URL has no password.
+func datastorePassword(datastore, file string) (string, error) {
+	postgres := strings.HasPrefix(datastore, "postgres://") || strings.HasPrefix(datastore, "postgresql://")
+	inURL := false
+	if u, err := url.Parse(datastore); err == nil && postgres {
+		_, inURL = u.User.Password()
+		inURL = inURL || u.Query().Has("password")
+	}
+	if file != "" {
+		if !postgres {
+			return "", errors.New("--datastore-password-file: only a postgres:// --datastore takes a password")
+		}
+		if inURL {
+			return "", errors.New("--datastore-password-file: the --datastore URL has a password already; give it in one place")
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--datastore-password-file: %w", err)
+		}
+		pw := strings.TrimRight(string(b), "\r\n")
+		if pw == "" {
+			return "", fmt.Errorf("--datastore-password-file %s is empty", file)
+		}
+		return pw, nil
+	}
+	if !postgres || inURL {
+		return "", nil
+	}
+	return os.Getenv(envDatastorePassword), nil
 }
 
 // serveWithControllers serves the API and runs the controllers beside it,

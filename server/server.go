@@ -29,6 +29,9 @@ type Config struct {
 	DataDir string
 	// Datastore is the store URL; default sqlite://DATADIR/state.db.
 	Datastore string
+	// DatastorePassword, when set, is the PostgreSQL password, used over
+	// one in Datastore; it is never logged.
+	DatastorePassword string
 	// BindAddress and SecurePort are where the API is served (HTTPS).
 	BindAddress string
 	SecurePort  int
@@ -184,6 +187,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
+	if err := privateDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
+	}
 	hosts := []string{"127.0.0.1", "localhost", "::1"}
 	if cfg.BindAddress != "0.0.0.0" && cfg.BindAddress != "::" {
 		hosts = append(hosts, cfg.BindAddress)
@@ -211,11 +217,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	tf := &lateTransformer{}
-	st, err := storage.Open(ctx, storage.Config{Datastore: cfg.Datastore, Transformer: tf, Logger: cfg.Logger})
+	st, err := storage.Open(ctx, storage.Config{Datastore: cfg.Datastore, Password: cfg.DatastorePassword, Transformer: tf, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	if err := shareIdentity(ctx, st, cfg.DataDir, token); err != nil {
+	if err := shareIdentity(ctx, st, cfg.DataDir, token, cfg.Logger); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -349,7 +355,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.compactLoop(ctx)
 	go s.namespaces.run(ctx, s.store, s.log)
 	go s.objects.run(ctx, s.store, s.log)
-	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", s.cfg.Datastore)
+	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", storage.RedactDatastore(s.cfg.Datastore))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

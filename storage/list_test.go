@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -115,12 +114,19 @@ func TestList(t *testing.T) {
 
 // TestPaginationUnderConcurrentWrites: while writers create, update and
 // delete, a paginated list returns the state at its first page's revision:
-// every object that existed then exactly once, nothing created later.
+// every object that existed then exactly once, with its value of then,
+// nothing created later.
+//
+// The writers are stepped by the pager rather than left to the scheduler
+// (which, on a quiet machine, could run the whole list before any write):
+// between two pages one step of writes commits, and another runs while a
+// page is read, so that every page but the first is read after writes,
+// some of them during its query.
 func TestPaginationUnderConcurrentWrites(t *testing.T) {
 	eachDriver(t, func(t *testing.T, d driver) {
 		ctx := context.Background()
 		s := open(t, d.datastore(t))
-		const n = 300
+		const n, writers, limit = 300, 4, 7
 		for i := 0; i < n; i++ {
 			if _, err := s.Create(ctx, key("items", "ns", fmt.Sprintf("stable-%03d", i)), val(`{"i":%d}`, i)); err != nil {
 				t.Fatal(err)
@@ -129,31 +135,57 @@ func TestPaginationUnderConcurrentWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var (
-			stop    atomic.Bool
-			wg      sync.WaitGroup
-			created atomic.Int64
-		)
-		for w := 0; w < 4; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; !stop.Load(); i++ {
-					// new names sort between existing ones, before and after the cursor
-					_, _ = s.Create(ctx, key("items", "ns", fmt.Sprintf("new-%d-%05d", w, i)), val(`{}`))
-					created.Add(1)
-					c := key("items", "ns", fmt.Sprintf("churn-%03d", (i*7+w)%n))
-					if i%2 == 0 {
-						_, _ = s.Delete(ctx, c, 0)
-					} else {
-						_, _ = s.Create(ctx, c, val(`{"again":%d}`, i))
-					}
+		var created, updated atomic.Int64
+		// step is one round of writes by each writer: a create at a name
+		// that sorts before, among or after the existing ones (so before
+		// and after the cursor), a delete or re-create of a churn object
+		// and an update of a stable one. Every step writes other objects
+		// than the others, so steps may run at once.
+		step := func(i int) error {
+			for w := 0; w < writers; w++ {
+				var name string
+				switch (i + w) % 4 {
+				case 0:
+					name = fmt.Sprintf("a-new-%d-%05d", w, i)
+				case 1:
+					name = fmt.Sprintf("churn-%03d-new-%d-%05d", (i*11+w)%n, w, i)
+				case 2:
+					name = fmt.Sprintf("stable-%03d-new-%d-%05d", (i*13+w)%n, w, i)
+				default:
+					name = fmt.Sprintf("z-new-%d-%05d", w, i)
 				}
-			}()
+				if _, err := s.Create(ctx, key("items", "ns", name), val(`{}`)); err != nil {
+					return err
+				}
+				created.Add(1)
+				// deleted at an even step, created again at the next
+				c := key("items", "ns", fmt.Sprintf("churn-%03d", ((i/2)*writers+w)%n))
+				if i%2 == 0 {
+					_, _ = s.Delete(ctx, c, 0)
+				} else {
+					_, _ = s.Create(ctx, c, val(`{"again":%d}`, i))
+				}
+			}
+			if _, err := s.Update(ctx, key("items", "ns", fmt.Sprintf("stable-%03d", (i*writers)%n)), val(`{"updated":%d}`, i), 0); err != nil {
+				return err
+			}
+			updated.Add(1)
+			return nil
 		}
-		t.Cleanup(func() { stop.Store(true); wg.Wait() })
+		steps := 0
+		// list reads one page while a step of writes runs.
+		list := func(opts storage.ListOptions) (storage.ListResult, error) {
+			errc := make(chan error, 1)
+			i := steps
+			steps++
+			go func() { errc <- step(i) }()
+			page, err := s.List(ctx, opts)
+			return page, errors.Join(err, <-errc)
+		}
 
-		snapshot, err := s.List(ctx, storage.ListOptions{Resource: "items", Limit: 7})
+		// The first page is read alone: it fixes the revision that every
+		// stable object still has its first value at.
+		snapshot, err := s.List(ctx, storage.ListOptions{Resource: "items", Limit: limit})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,21 +202,36 @@ func TestPaginationUnderConcurrentWrites(t *testing.T) {
 				if o.Revision > rev {
 					t.Fatalf("%s at revision %d in a list at %d", o.Name, o.Revision, rev)
 				}
+				var i int
+				if _, err := fmt.Sscanf(o.Name, "stable-%03d", &i); err == nil && len(o.Name) == len("stable-000") && !jsonEq(o.Value, fmt.Sprintf(`{"i":%d}`, i)) {
+					t.Fatalf("%s is %s in a list at %d, want its value of then", o.Name, o.Value, rev)
+				}
 			}
 			if page.Continue == "" {
 				break
 			}
-			if page, err = s.List(ctx, storage.ListOptions{Resource: "items", Limit: 7, Continue: page.Continue}); err != nil {
+			// The writes between two pages.
+			i := steps
+			steps++
+			if err := step(i); err != nil {
+				t.Fatal(err)
+			}
+			if page, err = list(storage.ListOptions{Resource: "items", Limit: limit, Continue: page.Continue}); err != nil {
 				t.Fatal(err)
 			}
 			if page.Revision != rev {
 				t.Fatalf("page at revision %d, want %d", page.Revision, rev)
 			}
 		}
-		stop.Store(true)
-		wg.Wait()
-		if created.Load() == 0 || pages < 10 {
-			t.Fatalf("the writers did not overlap the list (%d creates, %d pages)", created.Load(), pages)
+		// 600 objects in pages of 7: some 86 pages, each but the first
+		// read after one step of writes and during another.
+		if pages < 10 || created.Load() < int64(writers*2*(pages-1)) || updated.Load() < int64(2*(pages-1)) {
+			t.Fatalf("the writers did not overlap the list (%d creates, %d updates, %d pages)", created.Load(), updated.Load(), pages)
+		}
+		t.Logf("%d pages at revision %d; %d creates and %d updates meanwhile", pages, rev, created.Load(), updated.Load())
+		now, err := s.CurrentRevision(ctx)
+		if err != nil || now <= rev {
+			t.Fatalf("current revision %d (%v), want more than the list's %d", now, err, rev)
 		}
 		for i := 0; i < n; i++ {
 			if name := fmt.Sprintf("stable-%03d", i); !seen[name] {

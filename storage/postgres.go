@@ -139,7 +139,10 @@ func pgTarget(c *pgxpool.Config) string {
 func openPostgres(ctx context.Context, cfg Config) (*Store, error) {
 	pc, err := pgxpool.ParseConfig(cfg.Datastore)
 	if err != nil {
-		return nil, fmt.Errorf("datastore %q: %w: %w", redact(cfg.Datastore), ErrInvalid, err)
+		return nil, fmt.Errorf("datastore %q: %w: %w", RedactDatastore(cfg.Datastore), ErrInvalid, err)
+	}
+	if cfg.Password != "" {
+		pc.ConnConfig.Password = cfg.Password
 	}
 	if pc.ConnConfig.ConnectTimeout == 0 {
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -65,6 +66,27 @@ func translateSQLiteErr(err error) error {
 	return err
 }
 
+// privateSQLiteFiles keeps the database file and its -wal and -shm files
+// from other users: they hold every object and all its history. A new
+// database is created 0600 (SQLite creates the -wal and -shm files with the
+// database file's mode); existing files lose any group and other
+// permissions, without gaining any (a read-only file stays read-only). A
+// file that cannot be changed is only logged: opening it says more.
+func privateSQLiteFiles(path string, log *slog.Logger) {
+	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&^0o077); err != nil {
+			log.Warn("cannot make the database file private to its owner", "file", p, "mode", fi.Mode().Perm(), "err", err)
+		}
+	}
+}
+
 // openSQLite opens the database file at path (created if missing) with
 // one connection for writes and a small pool for reads, in WAL mode.
 // Commits are fsynced (synchronous=FULL), so that a commit acknowledged to
@@ -74,13 +96,17 @@ func openSQLite(ctx context.Context, cfg Config, path string) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("datastore %q: the SQLite file path is empty: %w", cfg.Datastore, ErrInvalid)
 	}
-	if _, err := url.ParseQuery(query); err != nil {
+	q, err := url.ParseQuery(query)
+	if err != nil {
 		return nil, fmt.Errorf("datastore %q: %w: %w", cfg.Datastore, ErrInvalid, err)
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if _, err := os.Stat(dir); err != nil {
 			return nil, fmt.Errorf("open sqlite %s: directory: %w", path, err)
 		}
+	}
+	if !strings.HasPrefix(path, ":") && q.Get("mode") != "memory" {
+		privateSQLiteFiles(path, cfg.Logger)
 	}
 	// Reads go through a 32 MiB memory map: with 256 MiB, a server that
 	// created, updated and deleted 10,000 pods showed 70 MB more resident

@@ -18,6 +18,11 @@ type Config struct {
 	// Datastore is "sqlite://PATH" or a PostgreSQL URL
 	// ("postgres://user@host:port/db?sslmode=disable").
 	Datastore string
+	// Password, when set, is the PostgreSQL password: it replaces any
+	// password in Datastore and is only ever given to the database
+	// connection, never logged. Without one (and none in Datastore), pgx
+	// takes PGPASSWORD or PGPASSFILE from the environment.
+	Password string
 	// Transformer, if set, turns values into their stored form and back
 	// (e.g. encryption of secrets).
 	Transformer Transformer
@@ -133,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	case strings.HasPrefix(cfg.Datastore, "postgres://"), strings.HasPrefix(cfg.Datastore, "postgresql://"):
 		s, err = openPostgres(ctx, cfg)
 	default:
-		return nil, fmt.Errorf("datastore %q: want sqlite://PATH or postgres://USER@HOST:PORT/DB: %w", redact(cfg.Datastore), ErrInvalid)
+		return nil, fmt.Errorf("datastore %q: want sqlite://PATH or postgres://USER@HOST:PORT/DB: %w", RedactDatastore(cfg.Datastore), ErrInvalid)
 	}
 	if err != nil {
 		return nil, err
@@ -239,20 +244,6 @@ func (s *Store) revisions(ctx context.Context) (rev, compact int64, err error) {
 		return 0, 0, fmt.Errorf("read current revision: %w", s.d.translateErr(err))
 	}
 	return rev, compact, nil
-}
-
-// redact hides a password in a datastore URL for error messages.
-func redact(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
-	}
-	userinfo := u[scheme+3 : at]
-	if i := strings.Index(userinfo, ":"); i >= 0 {
-		return u[:scheme+3] + userinfo[:i] + ":xxxxx" + u[at:]
-	}
-	return u
 }
 
 // retry runs fn until it succeeds, ctx ends or attempts are used up, with
