@@ -41,7 +41,8 @@ import (
 // containers by name, container ports by (containerPort, protocol),
 // finalizers a set, and so on, exactly as kube-apiserver merges them and
 // names them in managedFields. Every kind the registry serves is a
-// k8s.io/api type, so client-go's schema knows it.
+// k8s.io/api type, so client-go's schema knows it, provided the codec's
+// scheme has its group (TestApplySchemaKnowsEveryResource).
 //
 // Like kube-apiserver, updates of an object with no managedFields are not
 // tracked (the first apply gives its existing fields to the manager

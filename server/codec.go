@@ -1,13 +1,19 @@
 package server
 
 import (
+	stdjson "encoding/json"
+	"fmt"
+	"mime"
+
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -26,11 +32,19 @@ type codec struct {
 	proto *protobuf.Serializer
 }
 
+// newCodec returns the codec of every group-version the server serves:
+// those of the registry's resources (server/registry) and of the
+// subresources' kinds (autoscaling/v1 Scale, policy/v1 Eviction). A
+// group-version missing here still decodes its own kinds, but not the
+// DeleteOptions protobuf clients label with it, and server-side apply,
+// which finds its schemas through the scheme, refuses its kinds
+// (TestCodecDecodesEveryResource, TestApplySchemaKnowsEveryResource).
 func newCodec() (*codec, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, coordinationv1.AddToScheme, discoveryv1.AddToScheme,
-		authenticationv1.AddToScheme, authorizationv1.AddToScheme,
+		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, policyv1.AddToScheme,
+		coordinationv1.AddToScheme, discoveryv1.AddToScheme,
+		authenticationv1.AddToScheme, authorizationv1.AddToScheme, autoscalingv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, err
@@ -43,4 +57,22 @@ func newCodec() (*codec, error) {
 		lax:    json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s, json.SerializerOptions{}),
 		proto:  protobuf.NewSerializer(s, s),
 	}, nil
+}
+
+// decodeEviction decodes the body of a pods/eviction request: JSON, or
+// protobuf from client-go's typed clients (a policy/v1 Eviction).
+func (c *codec) decodeEviction(contentType string, body []byte) (evictionBody, error) {
+	if ct, _, _ := mime.ParseMediaType(contentType); ct == runtime.ContentTypeProtobuf {
+		gvk := policyv1.SchemeGroupVersion.WithKind("Eviction")
+		ev := &policyv1.Eviction{}
+		if _, got, err := c.proto.Decode(body, &gvk, ev); err != nil {
+			return evictionBody{}, err
+		} else if *got != gvk {
+			return evictionBody{}, fmt.Errorf("the body is a %s, not a %s", got, gvk)
+		}
+		return evictionBody{TypeMeta: ev.TypeMeta, ObjectMeta: ev.ObjectMeta, DeleteOptions: ev.DeleteOptions}, nil
+	}
+	var ev evictionBody
+	err := stdjson.Unmarshal(body, &ev)
+	return ev, err
 }
