@@ -59,20 +59,46 @@ func newCodec() (*codec, error) {
 	}, nil
 }
 
+// isProtobuf reports whether a Content-Type is Kubernetes protobuf.
+func isProtobuf(contentType string) bool {
+	ct, _, _ := mime.ParseMediaType(contentType)
+	return ct == runtime.ContentTypeProtobuf
+}
+
+// decodeProto decodes a protobuf body of kind gvk into into.
+func (c *codec) decodeProto(body []byte, gvk schema.GroupVersionKind, into runtime.Object) error {
+	_, got, err := c.proto.Decode(body, &gvk, into)
+	if err != nil {
+		return err
+	}
+	if *got != gvk {
+		return fmt.Errorf("the body is a %s, not a %s", got, gvk)
+	}
+	return nil
+}
+
 // decodeEviction decodes the body of a pods/eviction request: JSON, or
 // protobuf from client-go's typed clients (a policy/v1 Eviction).
 func (c *codec) decodeEviction(contentType string, body []byte) (evictionBody, error) {
-	if ct, _, _ := mime.ParseMediaType(contentType); ct == runtime.ContentTypeProtobuf {
-		gvk := policyv1.SchemeGroupVersion.WithKind("Eviction")
+	if isProtobuf(contentType) {
 		ev := &policyv1.Eviction{}
-		if _, got, err := c.proto.Decode(body, &gvk, ev); err != nil {
+		if err := c.decodeProto(body, policyv1.SchemeGroupVersion.WithKind("Eviction"), ev); err != nil {
 			return evictionBody{}, err
-		} else if *got != gvk {
-			return evictionBody{}, fmt.Errorf("the body is a %s, not a %s", got, gvk)
 		}
 		return evictionBody{TypeMeta: ev.TypeMeta, ObjectMeta: ev.ObjectMeta, DeleteOptions: ev.DeleteOptions}, nil
 	}
 	var ev evictionBody
 	err := stdjson.Unmarshal(body, &ev)
 	return ev, err
+}
+
+// decodeScale decodes an autoscaling/v1 Scale, what an update of the
+// scale subresource sends: JSON, or protobuf from client-go's typed
+// clients.
+func (c *codec) decodeScale(contentType string, body []byte) (*autoscalingv1.Scale, error) {
+	sc := &autoscalingv1.Scale{}
+	if isProtobuf(contentType) {
+		return sc, c.decodeProto(body, autoscalingv1.SchemeGroupVersion.WithKind("Scale"), sc)
+	}
+	return sc, stdjson.Unmarshal(body, sc)
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -161,5 +163,42 @@ spec:
 	}
 	if code, body := apply(`"50%"`); code != http.StatusOK {
 		t.Fatalf("re-apply after a status update: %d %s", code, body)
+	}
+}
+
+// TestProtobufScale: a protobuf client (an autoscaler) reading and
+// writing the scale subresource.
+func TestProtobufScale(t *testing.T) {
+	ts := testserver.Start(t)
+	ctx := context.Background()
+	proto := protoClient(t, ts.Config)
+	deploys := proto.AppsV1().Deployments("default")
+	two := int32(2)
+	if _, err := deploys.Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &two,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.local/web:1"}}},
+			},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := deploys.GetScale(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get scale over protobuf: %v", err)
+	}
+	sc.Spec.Replicas = 5
+	if sc, err = deploys.UpdateScale(ctx, "web", sc, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update scale over protobuf: %v", err)
+	}
+	if sc.Spec.Replicas != 5 {
+		t.Fatalf("scale after the update: %d", sc.Spec.Replicas)
+	}
+	if d, err := deploys.Get(ctx, "web", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 5 {
+		t.Fatalf("deployment after the scale update: %v %v", d, err)
 	}
 }
