@@ -13,10 +13,10 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/applyconfigurations"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/yaml"
 
-	"github.com/sqlkube/sqlkube/server/openapi"
 	"github.com/sqlkube/sqlkube/server/registry"
 )
 
@@ -25,8 +25,22 @@ import (
 // metadata.managedFields, which manager owns which field, so that a
 // second manager changing a field another applied is a conflict. The
 // merge and the bookkeeping are apimachinery's field manager
-// (k8s.io/apimachinery/pkg/util/managedfields) over the schemas of the
-// server's OpenAPI document, as in kube-apiserver.
+// (k8s.io/apimachinery/pkg/util/managedfields), as in kube-apiserver.
+//
+// The field manager's schemas are kube-apiserver's own, as client-go
+// ships them for its apply configurations
+// (applyconfigurations.NewTypeConverter), not the ones the server derives
+// by reflection for its OpenAPI documents (server/openapi): those lack the
+// x-kubernetes-list-type and -list-map-keys markers, which live in Go
+// comments, so every list would be keyed by its patch merge key alone and
+// a Service with port 53 over TCP and over UDP, as every DNS chart
+// applies, would hold "duplicate entries for key [port=53]". With the
+// real schema ServiceSpec.ports is a map keyed by (port, protocol),
+// containers by name, container ports by (containerPort, protocol),
+// finalizers a set, and so on, exactly as kube-apiserver merges them and
+// names them in managedFields. Every kind the registry serves is a
+// k8s.io/api type, so client-go's schema knows it, provided the codec's
+// scheme has its group (TestApplySchemaKnowsEveryResource).
 //
 // Like kube-apiserver, updates of an object with no managedFields are not
 // tracked (the first apply gives its existing fields to the manager
@@ -36,10 +50,11 @@ import (
 // entry in every pod, read back by every list and watch.
 
 // fieldManagers builds the field manager of each resource and subresource
-// on first use: the type converter parses the whole OpenAPI document,
-// which a server that never sees an apply need not pay for.
+// on first use: the type converter parses client-go's whole schema (the
+// first use costs about 80ms and 22 MB of allocations, of which about
+// 1 MB stays; see BenchmarkFieldManagerFirstUse), which a server that
+// never sees an apply need not pay for.
 type fieldManagers struct {
-	docs   *openapi.Documents
 	scheme *runtime.Scheme
 
 	once  sync.Once
@@ -58,15 +73,7 @@ type fieldManagerKey struct {
 // get returns the field manager of res written through subresource ("" for
 // the resource itself).
 func (f *fieldManagers) get(res *registry.Resource, subresource string) (*managedfields.FieldManager, error) {
-	f.once.Do(func() {
-		defs, err := f.docs.Definitions()
-		if err == nil {
-			f.types, err = managedfields.NewTypeConverter(defs, false)
-		}
-		if err != nil {
-			f.err = fmt.Errorf("server-side apply schemas: %w", err)
-		}
-	})
+	f.once.Do(func() { f.types, f.err = applySchemas(f.scheme) })
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -86,6 +93,19 @@ func (f *fieldManagers) get(res *registry.Resource, subresource string) (*manage
 	}
 	f.byKey[k] = m
 	return m, nil
+}
+
+// applySchemas returns the type converter of server-side apply: scheme's
+// kinds with kube-apiserver's schemas, as client-go ships them.
+func applySchemas(scheme *runtime.Scheme) (types managedfields.TypeConverter, err error) {
+	// client-go parses its schema once per process and panics if it
+	// cannot, which only a broken build of client-go would do.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("server-side apply schemas: %v", r)
+		}
+	}()
+	return applyconfigurations.NewTypeConverter(scheme), nil
 }
 
 // resetFields are the fields a write through subresource cannot change,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	stdjson "encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -8,10 +9,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,11 +36,19 @@ type codec struct {
 	proto *protobuf.Serializer
 }
 
+// newCodec returns the codec of every group-version the server serves:
+// those of the registry's resources (server/registry) and of the
+// subresources' kinds (autoscaling/v1 Scale, policy/v1 Eviction). A
+// group-version missing here still decodes its own kinds, but not the
+// DeleteOptions protobuf clients label with it, and server-side apply,
+// which finds its schemas through the scheme, refuses its kinds
+// (TestCodecDecodesEveryResource, TestApplySchemaKnowsEveryResource).
 func newCodec() (*codec, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, coordinationv1.AddToScheme, discoveryv1.AddToScheme,
-		authenticationv1.AddToScheme, authorizationv1.AddToScheme,
+		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, policyv1.AddToScheme,
+		coordinationv1.AddToScheme, discoveryv1.AddToScheme,
+		authenticationv1.AddToScheme, authorizationv1.AddToScheme, autoscalingv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, err
@@ -87,4 +98,48 @@ func unsupportedMediaType(contentType string) error {
 		Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
 		Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got %q)", contentType),
 	}}
+}
+
+// isProtobuf reports whether a Content-Type is Kubernetes protobuf.
+func isProtobuf(contentType string) bool {
+	ct, _, _ := mime.ParseMediaType(contentType)
+	return ct == runtime.ContentTypeProtobuf
+}
+
+// decodeProto decodes a protobuf body of kind gvk into into.
+func (c *codec) decodeProto(body []byte, gvk schema.GroupVersionKind, into runtime.Object) error {
+	_, got, err := c.proto.Decode(body, &gvk, into)
+	if err != nil {
+		return err
+	}
+	if *got != gvk {
+		return fmt.Errorf("the body is a %s, not a %s", got, gvk)
+	}
+	return nil
+}
+
+// decodeEviction decodes the body of a pods/eviction request: JSON, or
+// protobuf from client-go's typed clients (a policy/v1 Eviction).
+func (c *codec) decodeEviction(contentType string, body []byte) (evictionBody, error) {
+	if isProtobuf(contentType) {
+		ev := &policyv1.Eviction{}
+		if err := c.decodeProto(body, policyv1.SchemeGroupVersion.WithKind("Eviction"), ev); err != nil {
+			return evictionBody{}, err
+		}
+		return evictionBody{TypeMeta: ev.TypeMeta, ObjectMeta: ev.ObjectMeta, DeleteOptions: ev.DeleteOptions}, nil
+	}
+	var ev evictionBody
+	err := stdjson.Unmarshal(body, &ev)
+	return ev, err
+}
+
+// decodeScale decodes an autoscaling/v1 Scale, what an update of the
+// scale subresource sends: JSON, or protobuf from client-go's typed
+// clients.
+func (c *codec) decodeScale(contentType string, body []byte) (*autoscalingv1.Scale, error) {
+	sc := &autoscalingv1.Scale{}
+	if isProtobuf(contentType) {
+		return sc, c.decodeProto(body, autoscalingv1.SchemeGroupVersion.WithKind("Scale"), sc)
+	}
+	return sc, stdjson.Unmarshal(body, sc)
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -46,8 +45,8 @@ func (s *Server) evict(q *request) error {
 	if err != nil {
 		return err
 	}
-	var ev evictionBody
-	if err := json.Unmarshal(body, &ev); err != nil {
+	ev, err := s.codec.decodeEviction(q.r.Header.Get("Content-Type"), body)
+	if err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("decode Eviction: %v", err))
 	}
 	if ev.Kind != "" && ev.Kind != "Eviction" || ev.APIVersion != "" && ev.APIVersion != "policy/v1" && ev.APIVersion != "policy/v1beta1" {

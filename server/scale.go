@@ -75,18 +75,17 @@ func (s *Server) serveScale(q *request, verb string) error {
 	if err != nil {
 		return err
 	}
-	var next []byte
-	if verb == "update" {
-		next = body
-	} else {
+	ct := q.r.Header.Get("Content-Type")
+	if verb != "update" {
 		current, _ := json.Marshal(sc)
-		ct, _, _ := mime.ParseMediaType(q.r.Header.Get("Content-Type"))
-		if next, err = applyPatch(types.PatchType(ct), current, body, &autoscalingv1.Scale{}); err != nil {
+		pt, _, _ := mime.ParseMediaType(ct)
+		if body, err = applyPatch(types.PatchType(pt), current, body, &autoscalingv1.Scale{}); err != nil {
 			return apierrors.NewBadRequest(err.Error())
 		}
+		ct = "application/json"
 	}
-	var want autoscalingv1.Scale
-	if err := json.Unmarshal(next, &want); err != nil {
+	want, err := s.codec.decodeScale(ct, body)
+	if err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("decode Scale: %v", err))
 	}
 	if want.Spec.Replicas < 0 {

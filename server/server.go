@@ -251,7 +251,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("build OpenAPI documents: %w", err)
 	}
-	s := &Server{openapi: docs, fields: &fieldManagers{docs: docs, scheme: c.scheme}, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet}
+	s := &Server{openapi: docs, fields: &fieldManagers{scheme: c.scheme}, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet}
 	if err := s.bootstrap(ctx); err != nil {
 		st.Close()
 		return nil, err

@@ -32,8 +32,12 @@
 // markers are not visible at run time, so a few fields differ from
 // Kubernetes' documents. Only the v3 documents name required fields: the
 // v2 document drives kubectl's client-side validation, where a wrong
-// marker would reject valid objects. x-kubernetes-list-type and enums,
-// which come from markers too, are not written.
+// marker would reject valid objects. x-kubernetes-list-type,
+// x-kubernetes-list-map-keys and enums, which come from markers too, are
+// not written. No client reads the list markers from the server: kubectl's
+// client-side apply merges by x-kubernetes-patch-strategy and -merge-key,
+// and server-side apply takes kube-apiserver's schemas, markers included,
+// from client-go (server/apply.go), not from these documents.
 //
 // The package owns only the rendering of documents. It does not serve HTTP,
 // pick content types, or check the hash query parameter of v3 requests;

@@ -11,7 +11,6 @@ import (
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
 	"google.golang.org/protobuf/proto"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 // Media types of the protobuf form of the v2 document. Clients such as
@@ -233,17 +232,4 @@ func render(d dialect, resources []Resource) ([]byte, error) {
 		return nil, fmt.Errorf("marshal: %w", err)
 	}
 	return out, nil
-}
-
-// Definitions parses the swagger 2.0 definitions, by name, as the
-// structured-merge-diff type converter behind server-side apply reads
-// them (managedfields.NewTypeConverter).
-func (d *Documents) Definitions() (map[string]*spec.Schema, error) {
-	var doc struct {
-		Definitions map[string]*spec.Schema `json:"definitions"`
-	}
-	if err := json.Unmarshal(d.v2, &doc); err != nil {
-		return nil, fmt.Errorf("openapi v2 definitions: %w", err)
-	}
-	return doc.Definitions, nil
 }
