@@ -4,10 +4,13 @@ package registry
 // group (core.go), apps/v1 (apps.go), batch/v1 jobs and cronjobs
 // (batch.go, cronjob.go), policy/v1 poddisruptionbudgets (policy.go),
 // coordination.k8s.io/v1 leases and discovery.k8s.io/v1 endpointslices
-// (other.go), and the self reviews (reviews.go). Each call builds a new, independent registry.
+// (other.go), the self reviews (reviews.go), and rbac.authorization.k8s.io/v1
+// roles and bindings with the subject access and token reviews (rbac.go).
+// Each call builds a new, independent registry.
 func Builtin() *Registry {
 	var all []*Resource
-	for _, rs := range [][]*Resource{coreResources(), appsResources(), batchResources(), policyResources(), otherResources(), reviewResources()} {
+	for _, rs := range [][]*Resource{coreResources(), appsResources(), batchResources(), policyResources(), otherResources(), reviewResources(),
+		rbacResources(), subjectReviewResources()} {
 		all = append(all, rs...)
 	}
 	return NewRegistry(all...)

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -63,6 +64,11 @@ type Resource struct {
 	// server answers as 403 Forbidden (Kubernetes' admission: the
 	// namespaces a cluster cannot lose).
 	AdmitDelete func(obj runtime.Object) error
+	// NameRule is the kind's rule for metadata.name, for the server's
+	// generic metadata validation; nil means a DNS subdomain
+	// (apivalidation.NameIsDNSSubdomain), the rule of most kinds. RBAC
+	// roles and bindings take any path segment name ("system:controller:x").
+	NameRule apivalidation.ValidateNameFunc
 	// Validate checks an object on create; ValidateUpdate on update.
 	// Field paths are rooted at the object ("spec.replicas").
 	Validate       func(obj runtime.Object) field.ErrorList
