@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -13,29 +16,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/sqlkube/sqlkube/server/authz"
 )
 
-// user is an authenticated identity.
-type user struct {
-	name   string
-	groups []string
-}
+// user is an authenticated identity: name, uid, groups and extra, as
+// the authorizers and the reviews see it.
+type user = authz.User
 
-// Groups with meaning to the authorizer.
+// Groups with meaning to the server.
 const (
-	groupMasters  = "system:masters"
-	groupReadOnly = "sqlkube:read-only"
-	groupNodes    = "system:nodes"
+	groupMasters       = authz.GroupMasters
+	groupAuthenticated = authz.GroupAuthenticated
 )
-
-func (u user) in(group string) bool {
-	for _, g := range u.groups {
-		if g == group {
-			return true
-		}
-	}
-	return false
-}
 
 // authenticator maps bearer tokens to users.
 type authenticator struct {
@@ -54,7 +47,7 @@ func (a *authenticator) add(token string, u user) {
 // and the tokens of a kube-style static token file, if given: lines of
 // token,user,uid[,"group1,group2"].
 func newAuthenticator(adminToken, tokenFile string) (*authenticator, error) {
-	a := &authenticator{tokens: map[string]user{adminToken: {name: "admin", groups: []string{groupMasters, "system:authenticated"}}}}
+	a := &authenticator{tokens: map[string]user{adminToken: {Name: "admin", Groups: []string{groupMasters, groupAuthenticated}}}}
 	if tokenFile == "" {
 		return a, nil
 	}
@@ -74,10 +67,10 @@ func newAuthenticator(adminToken, tokenFile string) (*authenticator, error) {
 		if len(rec) < 3 || rec[0] == "" || rec[1] == "" {
 			return nil, fmt.Errorf("token auth file %s, line %d: want token,user,uid[,groups]", tokenFile, i+1)
 		}
-		u := user{name: rec[1], groups: []string{"system:authenticated"}}
+		u := user{Name: rec[1], UID: rec[2], Groups: []string{groupAuthenticated}}
 		if len(rec) > 3 && rec[3] != "" {
 			for _, g := range strings.Split(rec[3], ",") {
-				u.groups = append(u.groups, strings.TrimSpace(g))
+				u.Groups = append(u.Groups, strings.TrimSpace(g))
 			}
 		}
 		a.tokens[rec[0]] = u
@@ -94,6 +87,11 @@ func (a *authenticator) authenticate(r *http.Request) (user, bool) {
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return user{}, false
 	}
+	return a.lookup(token)
+}
+
+// lookup returns the user of a bearer token.
+func (a *authenticator) lookup(token string) (user, bool) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	for t, u := range a.tokens {
@@ -104,47 +102,10 @@ func (a *authenticator) authenticate(r *http.Request) (user, bool) {
 	return user{}, false
 }
 
-// nodeName returns the node a node identity (system:node:NAME in
-// system:nodes) speaks for.
-func (u user) nodeName() (string, bool) {
-	name, ok := strings.CutPrefix(u.name, "system:node:")
-	return name, ok && name != "" && u.in(groupNodes)
-}
-
-// authorize decides whether u may do verb on the resource. Masters may do
-// anything; the read-only group may only read; a node may read, and write
-// only its own Node and Lease, events, and the pods bound to it (the
-// object checks are in admitNode, NodeRestriction's part).
-func authorize(u user, verb string, ri requestInfo, gr schema.GroupResource) error {
-	if u.in(groupMasters) || (verb == "create" && isSelfReview(gr)) {
-		return nil
-	}
-	read := verb == "get" || verb == "list" || verb == "watch"
-	if read && u.in(groupReadOnly) {
-		return nil
-	}
-	if node, ok := u.nodeName(); ok {
-		if read {
-			return nil
-		}
-		switch {
-		case gr.Group == "" && gr.Resource == "nodes" && (verb == "create" || ri.name == node):
-			return nil
-		case gr.Group == "coordination.k8s.io" && gr.Resource == "leases" && ri.namespace == "kube-node-lease" && (verb == "create" || ri.name == node):
-			return nil
-		case gr.Group == "" && gr.Resource == "events" && (verb == "create" || verb == "update" || verb == "patch"):
-			return nil
-		case gr.Group == "" && gr.Resource == "pods" && ri.subresource != "binding" && (verb == "update" || verb == "patch" || verb == "delete"):
-			return nil
-		}
-	}
-	return apierrors.NewForbidden(gr, ri.name, fmt.Errorf("user %q cannot %s %s", u.name, verb, gr.String()))
-}
-
 // admitNode checks what a node writes: its own Node and Lease by name,
 // and only pods bound to it.
 func admitNode(u user, gr schema.GroupResource, name string, obj any) error {
-	node, ok := u.nodeName()
+	node, ok := u.NodeName()
 	if !ok {
 		return nil
 	}
@@ -159,4 +120,91 @@ func admitNode(u user, gr schema.GroupResource, name string, obj any) error {
 		}
 	}
 	return nil
+}
+
+// Impersonation headers, as kube-apiserver reads them.
+const (
+	impersonateUser        = "Impersonate-User"
+	impersonateGroup       = "Impersonate-Group"
+	impersonateUID         = "Impersonate-Uid"
+	impersonateExtraPrefix = "Impersonate-Extra-"
+)
+
+// impersonate returns the user the request acts as: u itself, or the
+// user, groups, uid and extra of its Impersonate-* headers, each of which
+// u must be allowed to impersonate (the verb impersonate on users, groups,
+// serviceaccounts, authentication.k8s.io uids and userextras/KEY), as
+// kube-apiserver decides it. kubectl --as and --as-group send them.
+func (s *Server) impersonate(ctx context.Context, r *http.Request, u user) (user, error) {
+	h := r.Header
+	name := h.Get(impersonateUser)
+	groups := h.Values(impersonateGroup)
+	uid := h.Get(impersonateUID)
+	extra := map[string][]string{}
+	for key, values := range h {
+		if k, ok := strings.CutPrefix(key, impersonateExtraPrefix); ok {
+			k, err := url.PathUnescape(k)
+			if err != nil {
+				return u, apierrors.NewBadRequest(fmt.Sprintf("invalid %s header %q: %v", impersonateExtraPrefix, key, err))
+			}
+			extra[strings.ToLower(k)] = append(extra[strings.ToLower(k)], values...)
+		}
+	}
+	if name == "" {
+		if len(groups) > 0 || uid != "" || len(extra) > 0 {
+			return u, apierrors.NewBadRequest("requested impersonation of groups, a uid or extra without impersonating a user")
+		}
+		return u, nil
+	}
+	as := user{Name: name, UID: uid, Groups: groups}
+	check := func(a authz.Attributes) error {
+		a.User, a.Verb, a.ResourceRequest = u, "impersonate", true
+		return s.authorize(ctx, a)
+	}
+	if ns, sa, ok := serviceAccountOf(name); ok {
+		if err := check(authz.Attributes{APIVersion: "v1", Resource: "serviceaccounts", Namespace: ns, Name: sa}); err != nil {
+			return u, err
+		}
+		if len(groups) == 0 {
+			as.Groups = []string{"system:serviceaccounts", "system:serviceaccounts:" + ns}
+		}
+	} else if err := check(authz.Attributes{APIVersion: "v1", Resource: "users", Name: name}); err != nil {
+		return u, err
+	}
+	for _, g := range groups {
+		if err := check(authz.Attributes{APIVersion: "v1", Resource: "groups", Name: g}); err != nil {
+			return u, err
+		}
+	}
+	if uid != "" {
+		if err := check(authz.Attributes{APIGroup: "authentication.k8s.io", APIVersion: "v1", Resource: "uids", Name: uid}); err != nil {
+			return u, err
+		}
+	}
+	for k, values := range extra {
+		for _, v := range values {
+			if err := check(authz.Attributes{APIGroup: "authentication.k8s.io", APIVersion: "v1", Resource: "userextras", Subresource: k, Name: v}); err != nil {
+				return u, err
+			}
+		}
+		if as.Extra == nil {
+			as.Extra = map[string][]string{}
+		}
+		as.Extra[k] = values
+	}
+	if name != "system:anonymous" && !slices.Contains(as.Groups, groupAuthenticated) {
+		as.Groups = append(as.Groups, groupAuthenticated)
+	}
+	return as, nil
+}
+
+// serviceAccountOf splits a service account's user name,
+// system:serviceaccount:NAMESPACE:NAME.
+func serviceAccountOf(name string) (namespace, sa string, ok bool) {
+	rest, ok := strings.CutPrefix(name, authz.ServiceAccountUserPrefix)
+	if !ok {
+		return "", "", false
+	}
+	namespace, sa, ok = strings.Cut(rest, ":")
+	return namespace, sa, ok && namespace != "" && sa != ""
 }

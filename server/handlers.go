@@ -45,7 +45,7 @@ func (q *request) dryRun() bool { return q.opts.dryRun }
 
 // ctx carries the actor recorded in the store's history.
 func (q *request) ctx() context.Context {
-	return storage.WithActor(q.r.Context(), q.user.name)
+	return storage.WithActor(q.r.Context(), q.user.Name)
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
@@ -80,7 +80,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 		defer g.Dec()
 	}
 	q := &request{ri: ri, res: res, user: u, r: r, w: w}
-	if err := authorize(u, verb, ri, res.GVR().GroupResource()); err != nil {
+	if err := s.authorize(r.Context(), resourceAttributes(u, verb, ri, r)); err != nil {
 		writeStatus(w, err)
 		return
 	}
@@ -406,11 +406,14 @@ func (s *Server) createObject(q *request, obj runtime.Object) (nameTaken bool, e
 		return false, err
 	}
 	if _, isPod := obj.(*corev1.Pod); isPod {
-		if _, isNode := q.user.nodeName(); isNode {
+		if _, isNode := q.user.NodeName(); isNode {
 			return false, apierrors.NewForbidden(q.res.GVR().GroupResource(), acc.GetName(), fmt.Errorf("nodes may not create pods"))
 		}
 	}
 	if err := s.checkNamespace(q, acc.GetNamespace()); err != nil {
+		return false, err
+	}
+	if err := s.admitPolicyWrite(q, obj); err != nil {
 		return false, err
 	}
 	if q.dryRun() {
@@ -536,6 +539,9 @@ func (s *Server) replaceOn(q *request, cur storage.Object, old, obj runtime.Obje
 		acc.SetResourceVersion(strconv.FormatInt(cur.Revision, 10))
 	}
 	if err := prepareUpdate(q.res, obj, old, q.ri.subresource); err != nil {
+		return err
+	}
+	if err := s.admitPolicyWrite(q, obj); err != nil {
 		return err
 	}
 	if !isApply(q) { // an apply has set managedFields already

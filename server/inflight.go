@@ -41,7 +41,7 @@ func requestKind(verb, subresource string) int {
 // acquire takes a slot of kind for u, or answers 429. The caller calls
 // release when the request is done.
 func (f *inflight) acquire(u user, kind int) (release func(), err error) {
-	if u.in(groupMasters) {
+	if u.InGroup(groupMasters) {
 		return func() {}, nil
 	}
 	slots := f.read

@@ -147,7 +147,11 @@ func validate(res *registry.Resource, obj, old runtime.Object) error {
 	acc, _ := meta.Accessor(obj)
 	var errs field.ErrorList
 	if old == nil {
-		errs = apivalidation.ValidateObjectMetaAccessor(acc, res.Namespaced, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+		nameRule := apivalidation.NameIsDNSSubdomain
+		if res.NameRule != nil {
+			nameRule = res.NameRule
+		}
+		errs = apivalidation.ValidateObjectMetaAccessor(acc, res.Namespaced, nameRule, field.NewPath("metadata"))
 		if res.Validate != nil {
 			errs = append(errs, res.Validate(obj)...)
 		}

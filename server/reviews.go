@@ -1,50 +1,60 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/sqlkube/sqlkube/server/authz"
 )
 
-// The self reviews answer what a client may ask about itself: who the
-// server takes it for (kubectl auth whoami) and what it may do (kubectl
-// auth can-i). Every authenticated user may create them; nothing is
-// stored.
+// The reviews answer who the server takes a client for (kubectl auth
+// whoami) and what a user may do (kubectl auth can-i, --list, and any
+// component asking about another user), from the authorizers that decide
+// every request. Nothing is stored. Who may create them is RBAC's: every
+// authenticated user the self reviews (system:basic-user), the others
+// whoever is granted them.
 
-// isSelfReview reports the resources any authenticated user may create.
-func isSelfReview(gr schema.GroupResource) bool {
-	switch gr {
-	case schema.GroupResource{Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews"},
-		schema.GroupResource{Group: "authorization.k8s.io", Resource: "selfsubjectrulesreviews"},
-		schema.GroupResource{Group: "authentication.k8s.io", Resource: "selfsubjectreviews"}:
-		return true
-	}
-	return false
-}
-
-// publicPaths are the non-resource paths every authenticated user may
-// GET: discovery, OpenAPI, health and version.
-var publicPaths = []string{"/api", "/api/*", "/apis", "/apis/*", "/openapi/*", "/healthz", "/livez", "/readyz", "/version"}
-
-// review answers the self review in the request body.
+// review answers the review in the request body.
 func (s *Server) review(q *request) error {
 	obj, err := s.readObject(q)
 	if err != nil {
 		return err
 	}
+	if r, ok := obj.(*authorizationv1.LocalSubjectAccessReview); ok {
+		switch r.Namespace {
+		case "":
+			r.Namespace = q.ri.namespace
+		case q.ri.namespace:
+		default:
+			return apierrors.NewBadRequest(fmt.Sprintf("the namespace of the object (%s) does not match the namespace on the URL (%s)", r.Namespace, q.ri.namespace))
+		}
+	}
+	if q.res.Validate != nil {
+		if errs := q.res.Validate(obj); len(errs) > 0 {
+			return apierrors.NewInvalid(q.res.GVK().GroupKind(), "", errs)
+		}
+	}
+	ctx := q.r.Context()
 	switch r := obj.(type) {
 	case *authorizationv1.SelfSubjectAccessReview:
-		r.Status = s.accessReview(q.user, r.Spec)
+		r.Status = s.accessReview(ctx, q.user, r.Spec.ResourceAttributes, r.Spec.NonResourceAttributes)
+	case *authorizationv1.SubjectAccessReview:
+		r.Status = s.accessReview(ctx, reviewedUser(r.Spec), r.Spec.ResourceAttributes, r.Spec.NonResourceAttributes)
+	case *authorizationv1.LocalSubjectAccessReview:
+		r.Status = s.accessReview(ctx, reviewedUser(r.Spec), r.Spec.ResourceAttributes, r.Spec.NonResourceAttributes)
 	case *authorizationv1.SelfSubjectRulesReview:
-		r.Status = rulesOf(q.user, r.Spec.Namespace)
+		r.Status = s.rulesReview(ctx, q.user, r.Spec.Namespace)
+	case *authenticationv1.TokenReview:
+		r.Status = s.tokenReview(r.Spec)
 	case *authenticationv1.SelfSubjectReview:
-		r.Status.UserInfo = authenticationv1.UserInfo{Username: q.user.name, Groups: q.user.groups}
+		r.Status.UserInfo = authenticationv1.UserInfo{Username: q.user.Name, UID: q.user.UID, Groups: q.user.Groups, Extra: extraValues(q.user.Extra)}
 	default:
 		return apierrors.NewInternalError(fmt.Errorf("no review for %T", obj))
 	}
@@ -52,62 +62,91 @@ func (s *Server) review(q *request) error {
 	return s.writeObject(q, http.StatusCreated, obj)
 }
 
-// accessReview answers whether u may do what spec describes, by the rules
-// every request is authorized by.
-func (s *Server) accessReview(u user, spec authorizationv1.SelfSubjectAccessReviewSpec) authorizationv1.SubjectAccessReviewStatus {
-	if a := spec.NonResourceAttributes; a != nil {
-		allowed := u.in(groupMasters) || (a.Verb == "get" && slices.ContainsFunc(publicPaths, func(p string) bool {
-			prefix, wild := strings.CutSuffix(p, "*")
-			return a.Path == p || (wild && strings.HasPrefix(a.Path, prefix))
-		}))
-		return authorizationv1.SubjectAccessReviewStatus{Allowed: allowed}
-	}
-	a := spec.ResourceAttributes
-	if a == nil {
-		return authorizationv1.SubjectAccessReviewStatus{EvaluationError: "neither resourceAttributes nor nonResourceAttributes is set"}
-	}
-	gr := schema.GroupResource{Group: a.Group, Resource: a.Resource}
-	ri := requestInfo{group: a.Group, version: a.Version, namespace: a.Namespace, resource: a.Resource, name: a.Name, subresource: a.Subresource}
-	if err := authorize(u, a.Verb, ri, gr); err != nil {
-		return authorizationv1.SubjectAccessReviewStatus{Allowed: false, Reason: err.Error()}
-	}
-	return authorizationv1.SubjectAccessReviewStatus{Allowed: true}
-}
-
-// rulesOf lists what u may do in namespace ns, as the authorizer decides
-// it.
-func rulesOf(u user, ns string) authorizationv1.SubjectRulesReviewStatus {
-	everyone := []authorizationv1.ResourceRule{
-		{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"selfsubjectaccessreviews", "selfsubjectrulesreviews"}},
-		{Verbs: []string{"create"}, APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"selfsubjectreviews"}},
-	}
-	st := authorizationv1.SubjectRulesReviewStatus{
-		NonResourceRules: []authorizationv1.NonResourceRule{{Verbs: []string{"get"}, NonResourceURLs: publicPaths}},
-	}
-	read := authorizationv1.ResourceRule{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{"*"}, Resources: []string{"*"}}
-	switch {
-	case u.in(groupMasters):
-		st.ResourceRules = []authorizationv1.ResourceRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}}
-		st.NonResourceRules = []authorizationv1.NonResourceRule{{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}}}
-		return st
-	case u.in(groupReadOnly):
-		st.ResourceRules = append(everyone, read)
-	default:
-		st.ResourceRules = everyone
-	}
-	if node, ok := u.nodeName(); ok {
-		st.ResourceRules = append(st.ResourceRules, read,
-			authorizationv1.ResourceRule{Verbs: []string{"create"}, APIGroups: []string{""}, Resources: []string{"nodes"}},
-			authorizationv1.ResourceRule{Verbs: []string{"get", "update", "patch"}, APIGroups: []string{""}, Resources: []string{"nodes", "nodes/status"}, ResourceNames: []string{node}},
-			authorizationv1.ResourceRule{Verbs: []string{"create", "update", "patch"}, APIGroups: []string{""}, Resources: []string{"events"}},
-			authorizationv1.ResourceRule{Verbs: []string{"update", "patch", "delete"}, APIGroups: []string{""}, Resources: []string{"pods", "pods/status"}},
-		)
-		if ns == "kube-node-lease" {
-			st.ResourceRules = append(st.ResourceRules,
-				authorizationv1.ResourceRule{Verbs: []string{"create"}, APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}},
-				authorizationv1.ResourceRule{Verbs: []string{"update", "patch"}, APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{node}},
-			)
+// reviewedUser is the user a SubjectAccessReview asks about.
+func reviewedUser(spec authorizationv1.SubjectAccessReviewSpec) user {
+	u := user{Name: spec.User, UID: spec.UID, Groups: spec.Groups}
+	if len(spec.Extra) > 0 {
+		u.Extra = map[string][]string{}
+		for k, v := range spec.Extra {
+			u.Extra[k] = v
 		}
 	}
+	return u
+}
+
+func extraValues(extra map[string][]string) map[string]authenticationv1.ExtraValue {
+	if len(extra) == 0 {
+		return nil
+	}
+	out := make(map[string]authenticationv1.ExtraValue, len(extra))
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
+
+// accessReview answers whether u may do what the attributes describe.
+func (s *Server) accessReview(ctx context.Context, u user, ra *authorizationv1.ResourceAttributes, na *authorizationv1.NonResourceAttributes) authorizationv1.SubjectAccessReviewStatus {
+	var a authz.Attributes
+	switch {
+	case ra != nil:
+		a = authz.Attributes{User: u, Verb: ra.Verb, ResourceRequest: true, APIGroup: ra.Group, APIVersion: ra.Version,
+			Resource: ra.Resource, Subresource: ra.Subresource, Namespace: ra.Namespace, Name: ra.Name}
+	case na != nil:
+		a = authz.Attributes{User: u, Verb: na.Verb, Path: na.Path}
+	default:
+		return authorizationv1.SubjectAccessReviewStatus{EvaluationError: "neither resourceAttributes nor nonResourceAttributes is set"}
+	}
+	allowed, reason, err := s.authz.decide(ctx, a)
+	st := authorizationv1.SubjectAccessReviewStatus{Allowed: allowed, Reason: reason}
+	if err != nil {
+		st.EvaluationError = err.Error()
+	}
 	return st
+}
+
+// rulesReview lists what u may do in namespace ns, as RBAC grants it.
+func (s *Server) rulesReview(ctx context.Context, u user, ns string) authorizationv1.SubjectRulesReviewStatus {
+	resource, nonResource, incomplete, err := s.authz.rulesFor(ctx, u, ns)
+	st := authorizationv1.SubjectRulesReviewStatus{Incomplete: incomplete}
+	if err != nil {
+		st.EvaluationError = err.Error()
+	}
+	if _, ok := u.NodeName(); ok {
+		// What a node reads through its pods is not a rule.
+		st.Incomplete = true
+		st.EvaluationError = "node authorizer does not support user rule resolution"
+	}
+	for _, r := range resource {
+		st.ResourceRules = append(st.ResourceRules, resourceRule(r))
+	}
+	for _, r := range nonResource {
+		st.NonResourceRules = append(st.NonResourceRules, authorizationv1.NonResourceRule{Verbs: r.Verbs, NonResourceURLs: r.NonResourceURLs})
+	}
+	return st
+}
+
+func resourceRule(r rbacv1.PolicyRule) authorizationv1.ResourceRule {
+	return authorizationv1.ResourceRule{Verbs: r.Verbs, APIGroups: r.APIGroups, Resources: r.Resources, ResourceNames: r.ResourceNames}
+}
+
+// apiAudience is the audience of the API server's own tokens, Kubernetes'
+// default (--service-account-issuer).
+const apiAudience = "https://kubernetes.default.svc.cluster.local"
+
+// tokenReview answers who a bearer token authenticates as, for the
+// audiences asked (the API server's when none are).
+func (s *Server) tokenReview(spec authenticationv1.TokenReviewSpec) authenticationv1.TokenReviewStatus {
+	if len(spec.Audiences) > 0 && !slices.Contains(spec.Audiences, apiAudience) {
+		return authenticationv1.TokenReviewStatus{Error: "token audiences do not match the API server's"}
+	}
+	u, ok := s.users.lookup(spec.Token)
+	if !ok {
+		return authenticationv1.TokenReviewStatus{Error: "invalid bearer token"}
+	}
+	return authenticationv1.TokenReviewStatus{
+		Authenticated: true,
+		Audiences:     []string{apiAudience},
+		User:          authenticationv1.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups, Extra: extraValues(u.Extra)},
+	}
 }

@@ -59,7 +59,9 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// serveAPI authenticates the request and serves discovery or a resource.
+// serveAPI authenticates the request, takes on the user it impersonates,
+// and serves a resource, or, as authorized, discovery, OpenAPI, metrics
+// or profiles.
 func (s *Server) serveAPI(c echo.Context) error {
 	r, w := c.Request(), c.Response()
 	u, ok := s.users.authenticate(r)
@@ -67,15 +69,23 @@ func (s *Server) serveAPI(c echo.Context) error {
 		writeStatus(w, apierrors.NewUnauthorized("Unauthorized"))
 		return nil
 	}
-	if r.Method == http.MethodGet && (s.serveDiscovery(w, r) || s.serveOpenAPI(w, r)) {
+	u, err := s.impersonate(r.Context(), r, u)
+	if err != nil {
+		writeStatus(w, err)
 		return nil
 	}
-	if strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
-		// Profiling, like kube-apiserver's --profiling, for masters only.
-		if !u.in(groupMasters) {
-			writeStatus(w, apierrors.NewForbidden(schemaNamespaces, "", fmt.Errorf("user %q cannot get %s", u.name, r.URL.Path)))
-			return nil
-		}
+	if _, isResource := parseResourcePath(r.URL.Path); isResource {
+		s.serveResource(w, r, u)
+		return nil
+	}
+	if err := s.authorize(r.Context(), nonResourceAttributes(u, r)); err != nil {
+		writeStatus(w, err)
+		return nil
+	}
+	switch {
+	case r.Method == http.MethodGet && (s.serveDiscovery(w, r) || s.serveOpenAPI(w, r)):
+	case strings.HasPrefix(r.URL.Path, "/debug/pprof/"):
+		// Profiling, like kube-apiserver's --profiling.
 		switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
 		case "profile":
 			pprof.Profile(w, r)
@@ -84,17 +94,11 @@ func (s *Server) serveAPI(c echo.Context) error {
 		default:
 			pprof.Index(w, r)
 		}
-		return nil
-	}
-	if r.URL.Path == "/metrics" && r.Method == http.MethodGet {
-		if !u.in(groupMasters) && !u.in(groupReadOnly) {
-			writeStatus(w, apierrors.NewForbidden(schemaNamespaces, "", fmt.Errorf("user %q cannot get /metrics", u.name)))
-			return nil
-		}
+	case r.URL.Path == "/metrics" && r.Method == http.MethodGet:
 		s.metrics.handler().ServeHTTP(w, r)
-		return nil
+	default:
+		writeStatus(w, notFoundPath())
 	}
-	s.serveResource(w, r, u)
 	return nil
 }
 

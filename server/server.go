@@ -173,6 +173,8 @@ type Server struct {
 	serviceNet *net.IPNet
 	// inflight bounds the requests served at once.
 	inflight *inflight
+	// authz decides every request (system:masters, Node, RBAC).
+	authz *authorizer
 }
 
 // maxHeaderBytes bounds a request's headers, as in kube-apiserver.
@@ -251,8 +253,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("build OpenAPI documents: %w", err)
 	}
-	s := &Server{openapi: docs, fields: &fieldManagers{scheme: c.scheme}, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet}
+	s := &Server{openapi: docs, fields: &fieldManagers{scheme: c.scheme}, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet, authz: newAuthorizer(st)}
 	if err := s.bootstrap(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.bootstrapPolicy(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -308,14 +314,17 @@ func (s *Server) URL() string {
 
 // Loopback returns a client configuration for a component running in this
 // process (the scheduler, a controller): the server's own address and CA,
-// and a bearer token minted for user in system:masters, valid until the
-// process exits. Every write it makes is recorded in history as user.
+// and a bearer token minted for user, valid until the process exits. The
+// user may do what RBAC grants it: the bootstrap policy has a role for
+// each controller (system:controller:NAME), the scheduler and the
+// controller manager, as Kubernetes does. Every write it makes is
+// recorded in history as user.
 func (s *Server) Loopback(name string) (*rest.Config, error) {
 	token, err := randomToken()
 	if err != nil {
 		return nil, fmt.Errorf("loopback token for %s: %w", name, err)
 	}
-	s.users.add(token, user{name: name, groups: []string{groupMasters, "system:authenticated"}})
+	s.users.add(token, user{Name: name, Groups: []string{groupAuthenticated}})
 	return &rest.Config{
 		Host:            s.URL(),
 		BearerToken:     token,
@@ -353,6 +362,7 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
 	go s.compactLoop(ctx)
+	go s.aggregateLoop(ctx)
 	go s.namespaces.run(ctx, s.store, s.log)
 	go s.objects.run(ctx, s.store, s.log)
 	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", storage.RedactDatastore(s.cfg.Datastore))

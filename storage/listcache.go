@@ -283,3 +283,22 @@ func (s *Store) Cached(key Key) (Object, bool) {
 	o, ok := r.objs[nsName{key.Namespace, key.Name}]
 	return o, ok
 }
+
+// ResourceRevision returns the revision of the newest change to resource
+// that the list cache holds, and whether the resource is cached (its
+// first List loads it). It reads memory only, and may lag the database
+// like Cached: a mirror of a resource built at some revision compares it
+// to know that it is stale, and reads a consistent List when it is.
+func (s *Store) ResourceRevision(resource string) (int64, bool) {
+	if s.lists == nil {
+		return 0, false
+	}
+	c := s.lists
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r := c.res[resource]
+	if r == nil || !r.loaded {
+		return 0, false
+	}
+	return r.changed, true
+}
