@@ -454,3 +454,34 @@ func TestInflightLimits(t *testing.T) {
 		t.Fatalf("a list beside the watch: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestYAMLAliasBomb: YAML aliases cannot blow a small body up into a
+// large object (a "billion laughs"), in a create or in an apply.
+func TestYAMLAliasBomb(t *testing.T) {
+	ts := start(t, "")
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: laughs\n  annotations:\n    a0: &a0 \"lol\"\n")
+	for i := 1; i < 10; i++ {
+		fmt.Fprintf(&b, "    a%d: &a%d [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	body := []byte(b.String())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	createCode, _, createBody := ts.send(t, "POST", "/api/v1/namespaces/default/configmaps", body, "Content-Type", "application/yaml")
+	applyCode, _, applyBody := ts.send(t, "PATCH", "/api/v1/namespaces/default/configmaps/laughs?fieldManager=t", body, "Content-Type", "application/apply-patch+yaml")
+	runtime.ReadMemStats(&after)
+	if createCode != 400 || applyCode != 400 || !strings.Contains(string(createBody), "excessive aliasing") || !strings.Contains(string(applyBody), "excessive aliasing") {
+		t.Fatalf("alias bomb: create %d %.200s, apply %d %.200s; want 400 for excessive aliasing", createCode, createBody, applyCode, applyBody)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 256<<20 {
+		t.Fatalf("the refused bodies allocated %d MB", allocated>>20)
+	}
+}
