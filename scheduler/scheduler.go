@@ -19,7 +19,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // Name is the scheduler's name: pods whose spec.schedulerName is Name (or
@@ -54,7 +54,7 @@ type Scheduler struct {
 // cfg.Informers (it registers its handlers there; the caller starts the
 // factory), binding through cfg.Client and posting Events as
 // "default-scheduler".
-func New(cfg *controllers.Config) *Scheduler {
+func New(cfg *reconcile.Config) *Scheduler {
 	s := &Scheduler{
 		client:          cfg.Client,
 		log:             cfg.Log("scheduler"),
@@ -76,7 +76,7 @@ func New(cfg *controllers.Config) *Scheduler {
 	_, _ = pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { s.onPod(obj.(*v1.Pod)) },
 		UpdateFunc: func(old, cur any) {
-			if !controllers.Unchanged(old, cur) {
+			if !reconcile.Unchanged(old, cur) {
 				s.onPod(cur.(*v1.Pod))
 			}
 		},
@@ -85,7 +85,7 @@ func New(cfg *controllers.Config) *Scheduler {
 	_, _ = nodes.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { s.onNode(obj.(*v1.Node)) },
 		UpdateFunc: func(old, cur any) {
-			if !controllers.Unchanged(old, cur) {
+			if !reconcile.Unchanged(old, cur) {
 				s.onNode(cur.(*v1.Node))
 			}
 		},

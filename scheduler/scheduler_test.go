@@ -17,14 +17,14 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // startScheduler runs a Scheduler on client until the test ends.
 func startScheduler(t testing.TB, client kubernetes.Interface, mods ...func(*Scheduler)) *Scheduler {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg := &controllers.Config{Client: client, Informers: informers.NewSharedInformerFactory(client, 0)}
+	cfg := &reconcile.Config{Client: client, Informers: informers.NewSharedInformerFactory(client, 0)}
 	s := New(cfg)
 	for _, m := range mods {
 		m(s)

@@ -19,8 +19,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
 	jobctl "github.com/sqlkube/sqlkube/controllers/job"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // Name is the controller's name in logs, events and the controller
@@ -37,8 +38,8 @@ type Controller struct {
 	cronJobLister batchlisters.CronJobLister
 	jobLister     batchlisters.JobLister
 	synced        []cache.InformerSynced
-	queue         *controllers.Queue
-	owners        *controllers.Owners[*batchv1.CronJob]
+	queue         *reconcile.Queue
+	owners        *ownership.Owners[*batchv1.CronJob]
 	// now is the controller's clock (time.Now); tests set it.
 	now func() time.Time
 	// local is the zone of schedules without spec.timeZone: the
@@ -48,7 +49,7 @@ type Controller struct {
 
 // New returns a controller that watches CronJobs and Jobs through
 // cfg.Informers. The caller starts the informer factory.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	cjInf := cfg.Informers.Batch().V1().CronJobs()
 	jobInf := cfg.Informers.Batch().V1().Jobs()
 	c := &Controller{
@@ -61,13 +62,13 @@ func New(cfg *controllers.Config) *Controller {
 		now:           time.Now,
 		local:         time.Local,
 	}
-	c.queue = controllers.NewQueue(Name, c.log, c.sync)
+	c.queue = reconcile.NewQueue(Name, c.log, c.sync)
 	// CronJobs adopt no orphans (Selecting is not used): no selector.
-	c.owners = controllers.NewOwners[*batchv1.CronJob](controllerKind, c.cronJobLister.CronJobs, nil)
+	c.owners = ownership.NewOwners[*batchv1.CronJob](controllerKind, c.cronJobLister.CronJobs, nil)
 	if _, err := cjInf.Informer().AddEventHandler(c.queue.EventHandler()); err != nil {
 		c.log.Error("add cronjob event handler", "err", err)
 	}
-	if _, err := jobInf.Informer().AddEventHandler(controllers.OwnerEventHandler(c.enqueueOwner)); err != nil {
+	if _, err := jobInf.Informer().AddEventHandler(reconcile.OwnerEventHandler(c.enqueueOwner)); err != nil {
 		c.log.Error("add job event handler", "err", err)
 	}
 	return c
@@ -83,12 +84,12 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 // enqueueOwner queues the CronJob that controls a Job (or a Job's
 // tombstone): a Job that finished or went away changes its status.
 func (c *Controller) enqueueOwner(obj any) {
-	job, ok := controllers.ObjectOf[*batchv1.Job](obj)
+	job, ok := reconcile.ObjectOf[*batchv1.Job](obj)
 	if !ok {
 		return
 	}
 	if cj, ok := c.owners.Resolve(job.Namespace, metav1.GetControllerOf(job)); ok {
-		c.queue.Add(controllers.Key(cj))
+		c.queue.Add(reconcile.Key(cj))
 	}
 }
 
@@ -163,10 +164,10 @@ func (c *Controller) current(ctx context.Context, cached *batchv1.CronJob, jobs 
 		case apierrors.IsNotFound(err):
 			return nil, nil
 		case err != nil:
-			return nil, fmt.Errorf("get cronjob %s: %w", controllers.Key(cached), err)
+			return nil, fmt.Errorf("get cronjob %s: %w", reconcile.Key(cached), err)
 		case fresh.UID != cached.UID:
 			// Deleted and created again: wait for the cache.
-			return nil, fmt.Errorf("cronjob %s was recreated (uid %s, cached %s)", controllers.Key(cached), fresh.UID, cached.UID)
+			return nil, fmt.Errorf("cronjob %s was recreated (uid %s, cached %s)", reconcile.Key(cached), fresh.UID, cached.UID)
 		}
 		return fresh, nil
 	}
@@ -217,7 +218,7 @@ func (c *Controller) reconcile(ctx context.Context, cj *batchv1.CronJob, jobs []
 			removeActive(cj, ref.UID)
 			c.recorder.Eventf(cj, corev1.EventTypeNormal, "MissingJob", "Active job went missing: %s", ref.Name)
 		case err != nil:
-			errs = append(errs, fmt.Errorf("get job %s/%s of cronjob %s: %w", ns, ref.Name, controllers.Key(cj), err))
+			errs = append(errs, fmt.Errorf("get job %s/%s of cronjob %s: %w", ns, ref.Name, reconcile.Key(cj), err))
 		}
 	}
 	return errors.Join(errs...)
@@ -296,18 +297,18 @@ func (c *Controller) start(ctx context.Context, cj *batchv1.CronJob, t time.Time
 	case apierrors.IsAlreadyExists(err):
 		job, err = c.client.BatchV1().Jobs(cj.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("get existing job %s/%s of cronjob %s: %w", cj.Namespace, want.Name, controllers.Key(cj), err)
+			return fmt.Errorf("get existing job %s/%s of cronjob %s: %w", cj.Namespace, want.Name, reconcile.Key(cj), err)
 		}
 		if !metav1.IsControlledBy(job, cj) {
 			c.recorder.Eventf(cj, corev1.EventTypeWarning, "FailedCreate", "Error creating job: job %s exists and is not controlled by this CronJob", want.Name)
 			return nil
 		}
-		c.log.Debug("job already exists", "cronjob", controllers.Key(cj), "job", want.Name)
+		c.log.Debug("job already exists", "cronjob", reconcile.Key(cj), "job", want.Name)
 	case err != nil:
 		if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) && ctx.Err() == nil {
 			c.recorder.Eventf(cj, corev1.EventTypeWarning, "FailedCreate", "Error creating job: %v", err)
 		}
-		return fmt.Errorf("create job %s/%s of cronjob %s: %w", cj.Namespace, want.Name, controllers.Key(cj), err)
+		return fmt.Errorf("create job %s/%s of cronjob %s: %w", cj.Namespace, want.Name, reconcile.Key(cj), err)
 	default:
 		c.recorder.Eventf(cj, corev1.EventTypeNormal, "SuccessfulCreate", "Created job %s", job.Name)
 	}

@@ -13,8 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/sqlkube/sqlkube/controllers"
 	jobctl "github.com/sqlkube/sqlkube/controllers/job"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // The history limits when spec leaves them unset; the API server sets
@@ -103,7 +103,7 @@ func (c *Controller) deleteJob(ctx context.Context, cj *batchv1.CronJob, name st
 		if ctx.Err() == nil {
 			c.recorder.Eventf(cj, corev1.EventTypeWarning, "FailedDelete", "Error deleting job %s: %v", name, err)
 		}
-		return fmt.Errorf("delete job %s/%s of cronjob %s: %w", cj.Namespace, name, controllers.Key(cj), err)
+		return fmt.Errorf("delete job %s/%s of cronjob %s: %w", cj.Namespace, name, reconcile.Key(cj), err)
 	}
 }
 

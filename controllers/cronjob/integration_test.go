@@ -13,8 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/sqlkube/sqlkube/controllers"
 	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 func newServerCronJob(name, schedule string, mods ...func(*batchv1.CronJob)) *batchv1.CronJob {
@@ -88,7 +88,7 @@ func TestCronJobIntegration(t *testing.T) {
 	}
 
 	offset := time.Until(m.Add(55 * time.Second))
-	controllertest.Run(t, srv, func(cfg *controllers.Config) *Controller {
+	controllertest.Run(t, srv, func(cfg *reconcile.Config) *Controller {
 		c := New(cfg)
 		c.now = func() time.Time { return time.Now().Add(offset) }
 		return c

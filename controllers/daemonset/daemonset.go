@@ -24,7 +24,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // Name is the controller's name in logs, events and the controller
@@ -45,15 +46,15 @@ type Controller struct {
 	podLister  corelisters.PodLister
 	nodeLister corelisters.NodeLister
 	synced     []cache.InformerSynced
-	queue      *controllers.Queue
-	owners     *controllers.Owners[*appsv1.DaemonSet]
-	pending    *controllers.PendingPods
+	queue      *reconcile.Queue
+	owners     *ownership.Owners[*appsv1.DaemonSet]
+	pending    *ownership.PendingPods
 	now        func() time.Time
 }
 
 // New returns a controller that watches DaemonSets, their pods and nodes
 // through cfg.Informers. The caller starts the informer factory.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	dsInf := cfg.Informers.Apps().V1().DaemonSets()
 	podInf := cfg.Informers.Core().V1().Pods()
 	nodeInf := cfg.Informers.Core().V1().Nodes()
@@ -65,12 +66,12 @@ func New(cfg *controllers.Config) *Controller {
 		podLister:  podInf.Lister(),
 		nodeLister: nodeInf.Lister(),
 		synced:     []cache.InformerSynced{dsInf.Informer().HasSynced, podInf.Informer().HasSynced, nodeInf.Informer().HasSynced},
-		pending:    controllers.NewPendingPods(),
+		pending:    ownership.NewPendingPods(),
 		now:        time.Now,
 	}
-	c.owners = controllers.NewOwners(controllerKind, c.dsLister.DaemonSets,
+	c.owners = ownership.NewOwners(controllerKind, c.dsLister.DaemonSets,
 		func(ds *appsv1.DaemonSet) *metav1.LabelSelector { return ds.Spec.Selector })
-	c.queue = controllers.NewQueue(Name, c.log, c.sync)
+	c.queue = reconcile.NewQueue(Name, c.log, c.sync)
 	handlers := []struct {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandler
@@ -104,7 +105,7 @@ func (c *Controller) owner(pod *corev1.Pod) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return controllers.Key(ds), true
+	return reconcile.Key(ds), true
 }
 
 // enqueueSelecting queues every DaemonSet whose selector matches an orphan
@@ -113,7 +114,7 @@ func (c *Controller) owner(pod *corev1.Pod) (string, bool) {
 // matches them).
 func (c *Controller) enqueueSelecting(pod *corev1.Pod) {
 	for _, ds := range c.owners.Selecting(pod.Namespace, pod.Labels) {
-		c.queue.Add(controllers.Key(ds))
+		c.queue.Add(reconcile.Key(ds))
 	}
 }
 
@@ -129,7 +130,7 @@ func (c *Controller) addPod(obj any) {
 }
 
 func (c *Controller) updatePod(old, cur any) {
-	if controllers.Unchanged(old, cur) {
+	if reconcile.Unchanged(old, cur) {
 		return
 	}
 	o, p := old.(*corev1.Pod), cur.(*corev1.Pod)
@@ -140,7 +141,7 @@ func (c *Controller) updatePod(old, cur any) {
 }
 
 func (c *Controller) deletePod(obj any) {
-	if pod, ok := controllers.ObjectOf[*corev1.Pod](obj); ok {
+	if pod, ok := reconcile.ObjectOf[*corev1.Pod](obj); ok {
 		if key, ok := c.owner(pod); ok {
 			c.queue.Add(key)
 		}
@@ -191,7 +192,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	if err != nil {
 		c.recorder.Eventf(ds, corev1.EventTypeWarning, "InvalidSelector", "Invalid selector: %v", err)
-		return controllers.Permanent(fmt.Errorf("daemonset %s selector: %w", key, err))
+		return reconcile.Permanent(fmt.Errorf("daemonset %s selector: %w", key, err))
 	}
 	nodes, err := c.nodeLister.List(labels.Everything())
 	if err != nil {
@@ -220,7 +221,7 @@ func (c *Controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet, sel la
 	if err != nil {
 		return nil, fmt.Errorf("list pods in %s: %w", ds.Namespace, err)
 	}
-	m := controllers.Claimer[*corev1.Pod]{
+	m := ownership.Claimer[*corev1.Pod]{
 		Owner:    ds,
 		Selector: sel,
 		Adopt: func(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
@@ -403,7 +404,7 @@ func olderFirst(a, b *corev1.Pod) bool {
 }
 
 // apply carries out p: deletions first, then creations in slow-start
-// batches (controllers.SlowStart).
+// batches (ownership.SlowStart).
 func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet, p *plan, hash string) error {
 	var errs []error
 	failed := map[types.UID]bool{}
@@ -434,7 +435,7 @@ func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet
 			errs = append(errs, c.deletePodAPI(ctx, key, ds, pod, &zero))
 		}
 	}
-	_, err := controllers.SlowStart(len(p.create), maxBatch, func(i int) error {
+	_, err := ownership.SlowStart(len(p.create), maxBatch, func(i int) error {
 		return c.createPod(ctx, key, ds, p.create[i], hash)
 	})
 	return errors.Join(append(errs, err)...)
@@ -473,7 +474,7 @@ func (c *Controller) deletePodAPI(ctx context.Context, key string, ds *appsv1.Da
 
 // newPod returns ds's pod for nodeName, bound to it.
 func newPod(ds *appsv1.DaemonSet, nodeName, hash string) *corev1.Pod {
-	pod := controllers.PodFromTemplate(&ds.Spec.Template, ds, controllerKind)
+	pod := ownership.PodFromTemplate(&ds.Spec.Template, ds, controllerKind)
 	pod.Labels[appsv1.ControllerRevisionHashLabelKey] = hash
 	pod.Spec.NodeName = nodeName
 	pod.Spec.Tolerations = withDaemonTolerations(pod.Spec.Tolerations)

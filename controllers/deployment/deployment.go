@@ -18,7 +18,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // Name is the controller's name in logs, events and the work queue.
@@ -37,8 +38,8 @@ type Controller struct {
 	rsLister  appslisters.ReplicaSetLister
 	podLister corelisters.PodLister
 	synced    []cache.InformerSynced
-	queue     *controllers.Queue
-	owners    *controllers.Owners[*appsv1.Deployment]
+	queue     *reconcile.Queue
+	owners    *ownership.Owners[*appsv1.Deployment]
 	recorder  record.EventRecorder
 	log       *slog.Logger
 	now       func() time.Time
@@ -47,7 +48,7 @@ type Controller struct {
 // New returns a Deployment controller reading Deployments, ReplicaSets and
 // pods from cfg.Informers. It registers its informers and event handlers;
 // the caller starts the factory afterwards.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	dInf := cfg.Informers.Apps().V1().Deployments()
 	rsInf := cfg.Informers.Apps().V1().ReplicaSets()
 	podInf := cfg.Informers.Core().V1().Pods()
@@ -60,11 +61,11 @@ func New(cfg *controllers.Config) *Controller {
 		log:       cfg.Log(Name),
 		now:       time.Now,
 	}
-	c.queue = controllers.NewQueue(Name, c.log, c.sync)
+	c.queue = reconcile.NewQueue(Name, c.log, c.sync)
 	_, _ = dInf.Informer().AddEventHandler(c.queue.EventHandler())
-	c.owners = controllers.NewOwners(controllerKind, c.dLister.Deployments,
+	c.owners = ownership.NewOwners(controllerKind, c.dLister.Deployments,
 		func(d *appsv1.Deployment) *metav1.LabelSelector { return d.Spec.Selector })
-	replicaSets := &controllers.Dependents[*appsv1.Deployment, *appsv1.ReplicaSet]{
+	replicaSets := &ownership.Dependents[*appsv1.Deployment, *appsv1.ReplicaSet]{
 		Owners:  c.owners,
 		Enqueue: func(d *appsv1.Deployment) { c.queue.Add(key(d)) },
 	}
@@ -90,7 +91,7 @@ func key(obj metav1.Object) string { return obj.GetNamespace() + "/" + obj.GetNa
 // deletePod wakes a Recreate Deployment when a pod of one of its
 // ReplicaSets is gone: it waits for all old pods before scaling up.
 func (c *Controller) deletePod(obj any) {
-	pod, ok := controllers.ObjectOf[*corev1.Pod](obj)
+	pod, ok := reconcile.ObjectOf[*corev1.Pod](obj)
 	if !ok {
 		return
 	}
@@ -115,11 +116,11 @@ func (c *Controller) claimReplicaSets(ctx context.Context, d *appsv1.Deployment,
 	if err != nil {
 		return nil, fmt.Errorf("list replicasets of deployment %s: %w", key(d), err)
 	}
-	m := controllers.Claimer[*appsv1.ReplicaSet]{
+	m := ownership.Claimer[*appsv1.ReplicaSet]{
 		Owner:    d,
 		Selector: selector,
 		Recheck: func(ctx context.Context) error {
-			return controllers.RecheckOwner(ctx, d, controllerKind.Kind, c.client.AppsV1().Deployments(d.Namespace).Get)
+			return ownership.RecheckOwner(ctx, d, controllerKind.Kind, c.client.AppsV1().Deployments(d.Namespace).Get)
 		},
 		Adopt: func(ctx context.Context, rs *appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {
 			if err := c.patchOwner(ctx, d, rs, false); err != nil {
@@ -141,7 +142,7 @@ func (c *Controller) patchOwner(ctx context.Context, d *appsv1.Deployment, rs *a
 	if remove {
 		verb = "release"
 	}
-	patch, err := controllers.OwnerRefPatch(d, controllerKind, rs.UID, remove)
+	patch, err := ownership.OwnerRefPatch(d, controllerKind, rs.UID, remove)
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
 	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 	"github.com/sqlkube/sqlkube/controllers/replicaset"
 	"github.com/sqlkube/sqlkube/internal/testserver"
 )
@@ -33,7 +33,7 @@ const stuckImage = "registry.invalid/never-ready"
 // of stuckImage; terminating pods are removed) until the test ends.
 func startControllers(t *testing.T, ts *testserver.Server) {
 	t.Helper()
-	controllertest.StartAll(t, ts, 2, func(cfg *controllers.Config) []controllertest.Controller {
+	controllertest.StartAll(t, ts, 2, func(cfg *reconcile.Config) []controllertest.Controller {
 		return []controllertest.Controller{replicaset.New(cfg), New(cfg)}
 	})
 	controllertest.RunKubelet(t, ts.Client, func(p *corev1.Pod) bool { return p.Spec.Containers[0].Image == stuckImage })

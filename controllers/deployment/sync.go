@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 func intstrOrDefault(v *intstr.IntOrString) *intstr.IntOrString {
@@ -36,7 +36,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		c.recorder.Eventf(d, corev1.EventTypeWarning, "InvalidSelector", "invalid selector: %v", err)
-		return controllers.Permanent(fmt.Errorf("deployment %s selector: %w", k, err))
+		return reconcile.Permanent(fmt.Errorf("deployment %s selector: %w", k, err))
 	}
 	if selector.Empty() {
 		c.recorder.Eventf(d, corev1.EventTypeWarning, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.")

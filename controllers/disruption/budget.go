@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // This file works out a budget's numbers, as Kubernetes' disruption
@@ -201,8 +201,8 @@ func (c *Controller) disruptedPods(pdb *policyv1.PodDisruptionBudget, pods []*co
 		}
 		expires := at.Add(DeletionTimeout)
 		if expires.Before(now) {
-			c.log.Info("evicted pod was not deleted", "pod", controllers.Key(pod), "evicted", at.Time, "poddisruptionbudget", controllers.Key(pdb))
-			c.recorder.Eventf(pod, corev1.EventTypeWarning, "NotDeleted", "Pod was expected by PDB %s to be deleted but it wasn't", controllers.Key(pdb))
+			c.log.Info("evicted pod was not deleted", "pod", reconcile.Key(pod), "evicted", at.Time, "poddisruptionbudget", reconcile.Key(pdb))
+			c.recorder.Eventf(pod, corev1.EventTypeWarning, "NotDeleted", "Pod was expected by PDB %s to be deleted but it wasn't", reconcile.Key(pdb))
 			continue
 		}
 		if recheck.IsZero() || expires.Before(recheck) {

@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // Name is the controller's name in logs, events and the controller
@@ -49,7 +49,7 @@ type Controller struct {
 	dLister   appslisters.DeploymentLister
 	ssLister  appslisters.StatefulSetLister
 	synced    []cache.InformerSynced
-	queue     *controllers.Queue
+	queue     *reconcile.Queue
 	// now is the controller's clock (time.Now); tests set it.
 	now func() time.Time
 }
@@ -57,7 +57,7 @@ type Controller struct {
 // New returns a controller that watches PodDisruptionBudgets, pods,
 // ReplicaSets, Deployments and StatefulSets through cfg.Informers. The
 // caller starts the informer factory.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	pdbInf := cfg.Informers.Policy().V1().PodDisruptionBudgets()
 	podInf := cfg.Informers.Core().V1().Pods()
 	rsInf := cfg.Informers.Apps().V1().ReplicaSets()
@@ -78,7 +78,7 @@ func New(cfg *controllers.Config) *Controller {
 		},
 		now: time.Now,
 	}
-	c.queue = controllers.NewQueue(Name, c.log, c.sync)
+	c.queue = reconcile.NewQueue(Name, c.log, c.sync)
 	handlers := []struct {
 		what string
 		inf  cache.SharedIndexInformer
@@ -113,7 +113,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 // enqueuePod queues the budgets that select a pod that appeared, went away
 // (obj may be a tombstone) or changed.
 func (c *Controller) enqueuePod(obj any) {
-	pod, ok := controllers.ObjectOf[*corev1.Pod](obj)
+	pod, ok := reconcile.ObjectOf[*corev1.Pod](obj)
 	if !ok {
 		return
 	}
@@ -123,7 +123,7 @@ func (c *Controller) enqueuePod(obj any) {
 // updatePod queues the budgets that select the pod before or after the
 // update: one whose labels changed leaves a budget and may join another.
 func (c *Controller) updatePod(old, cur any) {
-	if controllers.Unchanged(old, cur) {
+	if reconcile.Unchanged(old, cur) {
 		return
 	}
 	oldPod, curPod := old.(*corev1.Pod), cur.(*corev1.Pod)
@@ -146,7 +146,7 @@ func (c *Controller) enqueueSelecting(pod *corev1.Pod) {
 		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
 			continue
 		}
-		c.queue.Add(controllers.Key(pdb))
+		c.queue.Add(reconcile.Key(pdb))
 	}
 }
 
@@ -162,7 +162,7 @@ func (c *Controller) workloadHandler() cache.ResourceEventHandler {
 		UpdateFunc: func(old, cur any) {
 			o, ok1 := old.(metav1.Object)
 			n, ok2 := cur.(metav1.Object)
-			if !ok1 || !ok2 || controllers.Unchanged(old, cur) {
+			if !ok1 || !ok2 || reconcile.Unchanged(old, cur) {
 				return
 			}
 			if replicasOf(old) != replicasOf(cur) || controllerUID(o) != controllerUID(n) {
@@ -176,7 +176,7 @@ func (c *Controller) workloadHandler() cache.ResourceEventHandler {
 // enqueueNamespace queues every budget in the namespace of obj (which may
 // be a tombstone).
 func (c *Controller) enqueueNamespace(obj any) {
-	o, ok := controllers.ObjectOf[metav1.Object](obj)
+	o, ok := reconcile.ObjectOf[metav1.Object](obj)
 	if !ok {
 		return
 	}
@@ -185,7 +185,7 @@ func (c *Controller) enqueueNamespace(obj any) {
 		return
 	}
 	for _, pdb := range pdbs {
-		c.queue.Add(controllers.Key(pdb))
+		c.queue.Add(reconcile.Key(pdb))
 	}
 }
 
@@ -222,7 +222,7 @@ func controllerUID(o metav1.Object) string {
 func (c *Controller) sync(ctx context.Context, key string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return controllers.Permanent(fmt.Errorf("poddisruptionbudget key %q: %w", key, err))
+		return reconcile.Permanent(fmt.Errorf("poddisruptionbudget key %q: %w", key, err))
 	}
 	pdb, err := c.pdbLister.PodDisruptionBudgets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
@@ -244,7 +244,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 // changed, then queues pdb again for when its oldest disruptedPods entry
 // expires.
 func (c *Controller) trySync(ctx context.Context, pdb *policyv1.PodDisruptionBudget) error {
-	key := controllers.Key(pdb)
+	key := reconcile.Key(pdb)
 	pods, err := c.podsOf(pdb)
 	if err != nil {
 		c.recorder.Eventf(pdb, corev1.EventTypeWarning, "NoPods", "Failed to get pods: %v", err)
@@ -319,7 +319,7 @@ func (c *Controller) writeStatus(ctx context.Context, pdb *policyv1.PodDisruptio
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("update status of poddisruptionbudget %s: %w", controllers.Key(pdb), err)
+		return fmt.Errorf("update status of poddisruptionbudget %s: %w", reconcile.Key(pdb), err)
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // TestEventHandlers: which changes queue which budgets.
@@ -52,7 +52,7 @@ func TestEventHandlers(t *testing.T) {
 				mu  sync.Mutex
 				got []string
 			)
-			f.c.queue = controllers.NewQueue("test", nil, func(_ context.Context, key string) error {
+			f.c.queue = reconcile.NewQueue("test", nil, func(_ context.Context, key string) error {
 				mu.Lock()
 				defer mu.Unlock()
 				got = append(got, key)

@@ -23,7 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 const (
@@ -53,7 +53,7 @@ type Controller struct {
 	endpoints corelisters.EndpointsLister
 	slices    discoverylisters.EndpointSliceLister
 	synced    []cache.InformerSynced
-	queue     *controllers.Queue
+	queue     *reconcile.Queue
 	tracker   *sliceTracker
 	log       *slog.Logger
 }
@@ -61,7 +61,7 @@ type Controller struct {
 // New builds the controller and registers its informers (Services, Pods,
 // Endpoints, EndpointSlices) with cfg.Informers; the caller starts the
 // factory.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	svcInf := cfg.Informers.Core().V1().Services()
 	podInf := cfg.Informers.Core().V1().Pods()
 	epInf := cfg.Informers.Core().V1().Endpoints()
@@ -75,7 +75,7 @@ func New(cfg *controllers.Config) *Controller {
 		tracker:   newSliceTracker(),
 		log:       cfg.Log("endpoints"),
 	}
-	c.queue = controllers.NewQueue("endpoints", c.log, c.sync)
+	c.queue = reconcile.NewQueue("endpoints", c.log, c.sync)
 	c.synced = []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced,
 		epInf.Informer().HasSynced, sliceInf.Informer().HasSynced}
 
@@ -97,7 +97,7 @@ func New(cfg *controllers.Config) *Controller {
 	_, _ = sliceInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueueSliceService,
 		UpdateFunc: func(old, cur any) {
-			if !controllers.Unchanged(old, cur) {
+			if !reconcile.Unchanged(old, cur) {
 				c.enqueueSliceService(cur)
 			}
 		},
@@ -171,7 +171,7 @@ func (c *Controller) enqueueSliceService(obj any) {
 func (c *Controller) sync(ctx context.Context, key string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return controllers.Permanent(fmt.Errorf("service key %q: %w", key, err))
+		return reconcile.Permanent(fmt.Errorf("service key %q: %w", key, err))
 	}
 	svc, err := c.services.Services(ns).Get(name)
 	if apierrors.IsNotFound(err) {

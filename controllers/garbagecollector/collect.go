@@ -14,14 +14,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // sync runs one work item, "kind/uid".
 func (c *Controller) sync(ctx context.Context, key string) error {
 	kind, uid, ok := strings.Cut(key, "/")
 	if !ok {
-		return controllers.Permanent(fmt.Errorf("garbage collector key %q", key))
+		return reconcile.Permanent(fmt.Errorf("garbage collector key %q", key))
 	}
 	switch kind {
 	case workDelete:
@@ -33,7 +33,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	case workVirtual:
 		return c.processVirtual(ctx, types.UID(uid))
 	}
-	return controllers.Permanent(fmt.Errorf("garbage collector key %q: unknown work", key))
+	return reconcile.Permanent(fmt.Errorf("garbage collector key %q: unknown work", key))
 }
 
 // ownerState is what a dependent's owner reference points at.
@@ -88,7 +88,7 @@ func (c *Controller) ownerState(ctx context.Context, ref metav1.OwnerReference, 
 func (c *Controller) resourceFor(apiVersion, kind string) (schema.GroupVersionResource, bool, error) {
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {
-		return schema.GroupVersionResource{}, false, controllers.Permanent(fmt.Errorf("owner apiVersion %q: %w", apiVersion, err))
+		return schema.GroupVersionResource{}, false, reconcile.Permanent(fmt.Errorf("owner apiVersion %q: %w", apiVersion, err))
 	}
 	gk := schema.GroupKind{Group: gv.Group, Kind: kind}
 	m, err := c.mapper.RESTMapping(gk, gv.Version)

@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // rediscoverEvery is how often the resource list is refreshed, to watch
@@ -43,7 +43,7 @@ type Controller struct {
 	discovery discovery.DiscoveryInterface
 	mapper    meta.RESTMapper
 	graph     *graph
-	queue     *controllers.Queue
+	queue     *reconcile.Queue
 	absent    *uidSet
 	log       *slog.Logger
 
@@ -55,7 +55,7 @@ type Controller struct {
 // New builds the garbage collector. It needs cfg.RESTConfig (for the
 // metadata client and informers); it does not use cfg.Informers, and it
 // discovers the resources to watch when Run starts.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	var md metadata.Interface
 	if cfg.RESTConfig != nil {
 		md = metadata.NewForConfigOrDie(cfg.RESTConfig)
@@ -65,7 +65,7 @@ func New(cfg *controllers.Config) *Controller {
 	return newController(cfg, md, disc, mapper)
 }
 
-func newController(cfg *controllers.Config, md metadata.Interface, disc discovery.DiscoveryInterface, mapper meta.RESTMapper) *Controller {
+func newController(cfg *reconcile.Config, md metadata.Interface, disc discovery.DiscoveryInterface, mapper meta.RESTMapper) *Controller {
 	c := &Controller{
 		metadata:  md,
 		discovery: disc,
@@ -74,7 +74,7 @@ func newController(cfg *controllers.Config, md metadata.Interface, disc discover
 		log:       cfg.Log("garbagecollector"),
 		monitors:  map[schema.GroupVersionResource]cache.SharedIndexInformer{},
 	}
-	c.queue = controllers.NewQueue("garbagecollector", c.log, c.sync)
+	c.queue = reconcile.NewQueue("garbagecollector", c.log, c.sync)
 	c.graph = newGraph(func(kind string, uid types.UID) { c.queue.Add(kind + "/" + string(uid)) })
 	if md != nil {
 		c.factory = metadatainformer.NewSharedInformerFactory(md, 0)
@@ -196,7 +196,7 @@ func (c *Controller) eventHandler(res resourceInfo) cache.ResourceEventHandler {
 			}
 		},
 		UpdateFunc: func(old, cur any) {
-			if controllers.Unchanged(old, cur) {
+			if reconcile.Unchanged(old, cur) {
 				return
 			}
 			if m, err := meta.Accessor(cur); err == nil {

@@ -18,7 +18,7 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 var (
@@ -97,7 +97,7 @@ func newFixture(t *testing.T, cluster ...*metav1.PartialObjectMetadata) *fixture
 		objs = append(objs, o.DeepCopy())
 	}
 	md := metadatafake.NewSimpleMetadataClient(scheme, objs...)
-	c := newController(&controllers.Config{}, md, &fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, testMapper())
+	c := newController(&reconcile.Config{}, md, &fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, testMapper())
 	f := &fixture{t: t, md: md, c: c}
 	c.graph.enqueue = func(kind string, uid types.UID) {
 		f.mu.Lock()

@@ -21,7 +21,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // Name is the controller's name in logs, events and the controller
@@ -52,9 +53,9 @@ type Controller struct {
 	jobLister batchlisters.JobLister
 	podLister corelisters.PodLister
 	synced    []cache.InformerSynced
-	queue     *controllers.Queue
-	owners    *controllers.Owners[*batchv1.Job]
-	pending   *controllers.PendingPods
+	queue     *reconcile.Queue
+	owners    *ownership.Owners[*batchv1.Job]
+	pending   *ownership.PendingPods
 	now       func() time.Time
 	// backoffBase and backoffMax bound the delay before a failed pod is
 	// replaced: base, 2*base, 4*base, ... at most max.
@@ -63,7 +64,7 @@ type Controller struct {
 
 // New returns a controller that watches Jobs and their pods through
 // cfg.Informers. The caller starts the informer factory.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	jobInf := cfg.Informers.Batch().V1().Jobs()
 	podInf := cfg.Informers.Core().V1().Pods()
 	c := &Controller{
@@ -73,18 +74,18 @@ func New(cfg *controllers.Config) *Controller {
 		jobLister:   jobInf.Lister(),
 		podLister:   podInf.Lister(),
 		synced:      []cache.InformerSynced{jobInf.Informer().HasSynced, podInf.Informer().HasSynced},
-		pending:     controllers.NewPendingPods(),
+		pending:     ownership.NewPendingPods(),
 		now:         time.Now,
 		backoffBase: backoffBase,
 		backoffMax:  backoffMax,
 	}
-	c.queue = controllers.NewQueue(Name, c.log, c.sync)
+	c.queue = reconcile.NewQueue(Name, c.log, c.sync)
 	// Jobs adopt no orphans (Selecting is not used): no selector.
-	c.owners = controllers.NewOwners[*batchv1.Job](controllerKind, c.jobLister.Jobs, nil)
+	c.owners = ownership.NewOwners[*batchv1.Job](controllerKind, c.jobLister.Jobs, nil)
 	if _, err := jobInf.Informer().AddEventHandler(c.queue.EventHandler()); err != nil {
 		c.log.Error("add job event handler", "err", err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(controllers.OwnerEventHandler(c.enqueueOwner)); err != nil {
+	if _, err := podInf.Informer().AddEventHandler(reconcile.OwnerEventHandler(c.enqueueOwner)); err != nil {
 		c.log.Error("add pod event handler", "err", err)
 	}
 	return c
@@ -99,12 +100,12 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 
 // enqueueOwner queues the Job that controls a pod (or a pod's tombstone).
 func (c *Controller) enqueueOwner(obj any) {
-	pod, ok := controllers.ObjectOf[*corev1.Pod](obj)
+	pod, ok := reconcile.ObjectOf[*corev1.Pod](obj)
 	if !ok {
 		return
 	}
 	if job, ok := c.owners.Resolve(pod.Namespace, metav1.GetControllerOf(pod)); ok {
-		c.queue.Add(controllers.Key(job))
+		c.queue.Add(reconcile.Key(job))
 	}
 }
 
@@ -182,7 +183,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	sel, err := selector(job)
 	if err != nil {
 		c.recorder.Eventf(job, corev1.EventTypeWarning, "InvalidSelector", "Invalid selector: %v", err)
-		return controllers.Permanent(fmt.Errorf("job %s selector: %w", key, err))
+		return reconcile.Permanent(fmt.Errorf("job %s selector: %w", key, err))
 	}
 	all, err := c.podLister.Pods(job.Namespace).List(sel)
 	if err != nil {
@@ -365,9 +366,9 @@ func (c *Controller) manage(ctx context.Context, key string, job *batchv1.Job, s
 }
 
 // createPods creates n pods of job in slow-start batches
-// (controllers.SlowStart) and returns how many it created.
+// (ownership.SlowStart) and returns how many it created.
 func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Job, n int) (int, error) {
-	return controllers.SlowStart(n, maxBatch, func(int) error { return c.createPod(ctx, key, job) })
+	return ownership.SlowStart(n, maxBatch, func(int) error { return c.createPod(ctx, key, job) })
 }
 
 func (c *Controller) createPod(ctx context.Context, key string, job *batchv1.Job) error {
@@ -407,7 +408,7 @@ func (c *Controller) deletePods(ctx context.Context, key string, job *batchv1.Jo
 
 // newPod returns a pod of job.
 func newPod(job *batchv1.Job) *corev1.Pod {
-	pod := controllers.PodFromTemplate(&job.Spec.Template, job, controllerKind)
+	pod := ownership.PodFromTemplate(&job.Spec.Template, job, controllerKind)
 	lbls := pod.Labels
 	for k, v := range map[string]string{batchv1.JobNameLabel: job.Name, legacyJobNameLabel: job.Name} {
 		if _, ok := lbls[k]; !ok {

@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // ClientConfig returns the client configuration a component uses to talk
@@ -37,7 +37,7 @@ type Options struct {
 	// every controller on by default, "name" enables one, "-name" disables
 	// one ("*,-job"). Nil means {"*"}. The scheduler is named "scheduler".
 	Controllers []string
-	// NodeMonitorGracePeriod: see controllers.Config.
+	// NodeMonitorGracePeriod: see reconcile.Config.
 	NodeMonitorGracePeriod time.Duration
 	// LeaderElection makes the controllers run only in the server holding
 	// the Lease kube-system/sqlkube-controller-manager. Without it they
@@ -181,7 +181,7 @@ func runControllers(ctx context.Context, clientFor ClientConfig, names []string,
 		return fmt.Errorf("informer client: %w", err)
 	}
 	factory := informers.NewSharedInformerFactory(informerClient, 0)
-	var started []*controllers.Config
+	var started []*reconcile.Config
 	defer func() {
 		for _, c := range started {
 			c.Shutdown()
@@ -204,7 +204,7 @@ func runControllers(ctx context.Context, clientFor ClientConfig, names []string,
 		if err != nil {
 			return fmt.Errorf("client for %s: %w", c.name, err)
 		}
-		cfg := &controllers.Config{
+		cfg := &reconcile.Config{
 			Client:                 client,
 			Informers:              factory,
 			RESTConfig:             rc,

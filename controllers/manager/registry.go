@@ -3,7 +3,6 @@ package manager
 import (
 	"context"
 
-	"github.com/sqlkube/sqlkube/controllers"
 	"github.com/sqlkube/sqlkube/controllers/cronjob"
 	"github.com/sqlkube/sqlkube/controllers/daemonset"
 	"github.com/sqlkube/sqlkube/controllers/deployment"
@@ -13,6 +12,7 @@ import (
 	"github.com/sqlkube/sqlkube/controllers/job"
 	"github.com/sqlkube/sqlkube/controllers/namespace"
 	"github.com/sqlkube/sqlkube/controllers/nodelifecycle"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 	"github.com/sqlkube/sqlkube/controllers/replicaset"
 	"github.com/sqlkube/sqlkube/controllers/serviceaccount"
 	"github.com/sqlkube/sqlkube/controllers/statefulset"
@@ -22,12 +22,12 @@ import (
 // controller is one entry of the registry: how to build it and run it.
 type controller struct {
 	name  string
-	build func(cfg *controllers.Config) (func(context.Context), error)
+	build func(cfg *reconcile.Config) (func(context.Context), error)
 }
 
 // workers returns a build function for a controller with Run(ctx, n).
-func workers[C interface{ Run(context.Context, int) }](n int, newC func(*controllers.Config) C) func(*controllers.Config) (func(context.Context), error) {
-	return func(cfg *controllers.Config) (func(context.Context), error) {
+func workers[C interface{ Run(context.Context, int) }](n int, newC func(*reconcile.Config) C) func(*reconcile.Config) (func(context.Context), error) {
+	return func(cfg *reconcile.Config) (func(context.Context), error) {
 		c := newC(cfg)
 		return func(ctx context.Context) { c.Run(ctx, n) }, nil
 	}
@@ -36,7 +36,7 @@ func workers[C interface{ Run(context.Context, int) }](n int, newC func(*control
 // registry lists every controller, in start order. Worker counts follow
 // kube-controller-manager's defaults.
 var registry = []controller{
-	{"scheduler", func(cfg *controllers.Config) (func(context.Context), error) {
+	{"scheduler", func(cfg *reconcile.Config) (func(context.Context), error) {
 		s := scheduler.New(cfg)
 		return s.Run, nil
 	}},

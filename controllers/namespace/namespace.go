@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 const (
@@ -40,7 +40,7 @@ type Controller struct {
 	metadata   metadata.Interface
 	namespaces corelisters.NamespaceLister
 	synced     []cache.InformerSynced
-	queue      *controllers.Queue
+	queue      *reconcile.Queue
 	log        *slog.Logger
 
 	mu         sync.Mutex
@@ -52,7 +52,7 @@ type Controller struct {
 // New builds the controller and registers its Namespace informer with
 // cfg.Informers. It needs cfg.RESTConfig for the metadata client that
 // lists and deletes content of any kind.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	var md metadata.Interface
 	if cfg.RESTConfig != nil {
 		md = metadata.NewForConfigOrDie(cfg.RESTConfig)
@@ -60,7 +60,7 @@ func New(cfg *controllers.Config) *Controller {
 	return newController(cfg, md)
 }
 
-func newController(cfg *controllers.Config, md metadata.Interface) *Controller {
+func newController(cfg *reconcile.Config, md metadata.Interface) *Controller {
 	inf := cfg.Informers.Core().V1().Namespaces()
 	c := &Controller{
 		client:     cfg.Client,
@@ -71,7 +71,7 @@ func newController(cfg *controllers.Config, md metadata.Interface) *Controller {
 		log:        cfg.Log("namespace"),
 		retries:    map[string]int{},
 	}
-	c.queue = controllers.NewQueue("namespace", c.log, c.sync)
+	c.queue = reconcile.NewQueue("namespace", c.log, c.sync)
 	enqueue := func(obj any) {
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
 			c.queue.Enqueue(ns)
@@ -80,7 +80,7 @@ func newController(cfg *controllers.Config, md metadata.Interface) *Controller {
 	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: enqueue,
 		UpdateFunc: func(old, cur any) {
-			if !controllers.Unchanged(old, cur) {
+			if !reconcile.Unchanged(old, cur) {
 				enqueue(cur)
 			}
 		},

@@ -17,7 +17,7 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 var (
@@ -107,7 +107,7 @@ func newFixture(t *testing.T, ns *corev1.Namespace, content ...runtime.Object) *
 		return true, nil, nil
 	})
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c := newController(&controllers.Config{Client: client, Informers: factory}, md)
+	c := newController(&reconcile.Config{Client: client, Informers: factory}, md)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	factory.Start(ctx.Done())

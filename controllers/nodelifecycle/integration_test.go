@@ -14,9 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/sqlkube/sqlkube/controllers"
 	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
 	"github.com/sqlkube/sqlkube/controllers/nodelifecycle"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 	"github.com/sqlkube/sqlkube/server"
 )
 
@@ -113,7 +113,7 @@ func TestNodeLifecycleOnRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	controllertest.Run(t, srv, nodelifecycle.New, 2, controllertest.Quiet, func(cfg *controllers.Config) {
+	controllertest.Run(t, srv, nodelifecycle.New, 2, controllertest.Quiet, func(cfg *reconcile.Config) {
 		cfg.NodeMonitorGracePeriod, cfg.OrphanQuarantine = grace, time.Second
 	})
 

@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // Name is the controller's name in logs, events and the controller
@@ -62,7 +62,7 @@ type Controller struct {
 
 	// nodes syncs a node's conditions and taints; evictions syncs the pods
 	// on a node. Both are keyed by node name.
-	nodes, evictions *controllers.Queue
+	nodes, evictions *reconcile.Queue
 
 	mu     sync.Mutex
 	health map[string]*health
@@ -84,7 +84,7 @@ type health struct {
 
 // New returns a controller that watches nodes, node Leases and pods
 // through cfg.Informers. The caller starts the informer factory.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	nodeInf := cfg.Informers.Core().V1().Nodes()
 	podInf := cfg.Informers.Core().V1().Pods()
 	leaseInf := cfg.Informers.Coordination().V1().Leases()
@@ -109,8 +109,8 @@ func New(cfg *controllers.Config) *Controller {
 	if c.quarantine <= 0 {
 		c.quarantine = OrphanQuarantine
 	}
-	c.nodes = controllers.NewQueue(Name, c.log, c.syncNode)
-	c.evictions = controllers.NewQueue(Name+"-eviction", c.log, c.syncPods)
+	c.nodes = reconcile.NewQueue(Name, c.log, c.syncNode)
+	c.evictions = reconcile.NewQueue(Name+"-eviction", c.log, c.syncPods)
 
 	podIndexer := podInf.Informer().GetIndexer()
 	if _, ok := podIndexer.GetIndexers()[nodeIndex]; ok {
@@ -129,7 +129,7 @@ func New(cfg *controllers.Config) *Controller {
 	add(nodeInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.nodeChanged(obj.(*corev1.Node)) },
 		UpdateFunc: func(old, cur any) {
-			if !controllers.Unchanged(old, cur) {
+			if !reconcile.Unchanged(old, cur) {
 				c.nodeChanged(cur.(*corev1.Node))
 			}
 		},
@@ -143,7 +143,7 @@ func New(cfg *controllers.Config) *Controller {
 	add(leaseInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.leaseChanged(obj.(*coordinationv1.Lease)) },
 		UpdateFunc: func(old, cur any) {
-			if !controllers.Unchanged(old, cur) {
+			if !reconcile.Unchanged(old, cur) {
 				c.leaseChanged(cur.(*coordinationv1.Lease))
 			}
 		},
@@ -151,7 +151,7 @@ func New(cfg *controllers.Config) *Controller {
 	add(podInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.podChanged(obj.(*corev1.Pod)) },
 		UpdateFunc: func(old, cur any) {
-			if !controllers.Unchanged(old, cur) {
+			if !reconcile.Unchanged(old, cur) {
 				c.podChanged(cur.(*corev1.Pod))
 			}
 		},

@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -215,7 +215,7 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	t.Helper()
 	client := fake.NewClientset(objs...)
 	inf := informers.NewSharedInformerFactory(client, 0)
-	cfg := &controllers.Config{Client: client, Informers: inf, NodeMonitorGracePeriod: grace, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := &reconcile.Config{Client: client, Informers: inf, NodeMonitorGracePeriod: grace, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	t.Cleanup(cfg.Shutdown)
 	f := &fixture{t: t, client: client, inf: inf, now: t0}
 	f.c = New(cfg)

@@ -14,12 +14,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
 )
 
 // newPod returns the pod rs creates from its template.
 func newPod(rs *appsv1.ReplicaSet) *corev1.Pod {
-	return controllers.PodFromTemplate(&rs.Spec.Template, rs, controllerKind)
+	return ownership.PodFromTemplate(&rs.Spec.Template, rs, controllerKind)
 }
 
 // generateNameAttempts bounds the creations of one pod whose generated
@@ -94,7 +94,7 @@ func (c *Controller) deletePods(ctx context.Context, rs *appsv1.ReplicaSet, pods
 // adoptPod makes rs the controller of the orphan pod and returns the pod
 // as stored.
 func (c *Controller) adoptPod(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) (*corev1.Pod, error) {
-	patch, err := controllers.OwnerRefPatch(rs, controllerKind, pod.UID, false)
+	patch, err := ownership.OwnerRefPatch(rs, controllerKind, pod.UID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (c *Controller) adoptPod(ctx context.Context, rs *appsv1.ReplicaSet, pod *c
 // releasePod removes rs's owner reference from a pod that no longer
 // matches its selector. A pod already gone is not an error.
 func (c *Controller) releasePod(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) error {
-	patch, err := controllers.OwnerRefPatch(rs, controllerKind, pod.UID, true)
+	patch, err := ownership.OwnerRefPatch(rs, controllerKind, pod.UID, true)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func (c *Controller) releasePod(ctx context.Context, rs *appsv1.ReplicaSet, pod 
 // returns how many calls succeeded and that error. A template the API
 // rejects thus costs one request, while a good one soon runs at full
 // parallelism without waiting for the slowest call of each batch.
-// (controllers.SlowStart, for the few pods of a DaemonSet or Job sync,
+// (ownership.SlowStart, for the few pods of a DaemonSet or Job sync,
 // keeps doubling batches to the end instead.)
 func slowStartBatch(count, initial, maxParallel int, fn func() error) (int, error) {
 	remaining, successes := count, 0

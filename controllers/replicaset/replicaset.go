@@ -18,7 +18,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // Name is the controller's name in logs, events and the work queue.
@@ -48,9 +49,9 @@ type Controller struct {
 	podLister  corelisters.PodLister
 	podIndexer cache.Indexer
 	synced     []cache.InformerSynced
-	queue      *controllers.Queue
-	owners     *controllers.Owners[*appsv1.ReplicaSet]
-	pods       *controllers.Dependents[*appsv1.ReplicaSet, *corev1.Pod]
+	queue      *reconcile.Queue
+	owners     *ownership.Owners[*appsv1.ReplicaSet]
+	pods       *ownership.Dependents[*appsv1.ReplicaSet, *corev1.Pod]
 	exp        *expectations
 	recorder   record.EventRecorder
 	log        *slog.Logger
@@ -62,7 +63,7 @@ type Controller struct {
 // New returns a ReplicaSet controller reading ReplicaSets and pods from
 // cfg.Informers. It registers its informers, an index and the event
 // handlers; the caller starts the factory afterwards.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	rsInf := cfg.Informers.Apps().V1().ReplicaSets()
 	podInf := cfg.Informers.Core().V1().Pods()
 	c := &Controller{
@@ -76,10 +77,10 @@ func New(cfg *controllers.Config) *Controller {
 		burst:     burstReplicas,
 		parallel:  maxParallel,
 	}
-	c.queue = controllers.NewQueue(Name, c.log, c.sync)
-	c.owners = controllers.NewOwners(controllerKind, c.rsLister.ReplicaSets,
+	c.queue = reconcile.NewQueue(Name, c.log, c.sync)
+	c.owners = ownership.NewOwners(controllerKind, c.rsLister.ReplicaSets,
 		func(rs *appsv1.ReplicaSet) *metav1.LabelSelector { return rs.Spec.Selector })
-	c.pods = &controllers.Dependents[*appsv1.ReplicaSet, *corev1.Pod]{
+	c.pods = &ownership.Dependents[*appsv1.ReplicaSet, *corev1.Pod]{
 		Owners:  c.owners,
 		Enqueue: func(rs *appsv1.ReplicaSet) { c.queue.Add(rsKey(rs)) },
 		Added:   func(rs *appsv1.ReplicaSet, _ *corev1.Pod) { c.exp.creationObserved(rsKey(rs)) },
@@ -95,7 +96,7 @@ func New(cfg *controllers.Config) *Controller {
 	_, _ = rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.queue.Enqueue,
 		UpdateFunc: func(old, cur any) {
-			if !controllers.Unchanged(old, cur) {
+			if !reconcile.Unchanged(old, cur) {
 				c.queue.Enqueue(cur)
 			}
 		},
@@ -133,7 +134,7 @@ func rsKey(rs *appsv1.ReplicaSet) string { return rs.Namespace + "/" + rs.Name }
 func podKey(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 
 func (c *Controller) deleteReplicaSet(obj any) {
-	rs, ok := controllers.ObjectOf[*appsv1.ReplicaSet](obj)
+	rs, ok := reconcile.ObjectOf[*appsv1.ReplicaSet](obj)
 	if !ok {
 		return
 	}
@@ -142,7 +143,7 @@ func (c *Controller) deleteReplicaSet(obj any) {
 }
 
 func (c *Controller) updatePod(old, cur any) {
-	if controllers.Unchanged(old, cur) {
+	if reconcile.Unchanged(old, cur) {
 		return
 	}
 	oldPod, curPod := old.(*corev1.Pod), cur.(*corev1.Pod)

@@ -14,7 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // sync reconciles the ReplicaSet named by key: claim pods, create or
@@ -32,7 +33,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
 		c.recorder.Eventf(rs, corev1.EventTypeWarning, "InvalidSelector", "invalid selector: %v", err)
-		return controllers.Permanent(fmt.Errorf("replicaset %s selector: %w", key, err))
+		return reconcile.Permanent(fmt.Errorf("replicaset %s selector: %w", key, err))
 	}
 	needsSync := c.exp.satisfied(key) && rs.DeletionTimestamp == nil
 
@@ -87,11 +88,11 @@ func isActive(pod *corev1.Pod) bool {
 // adopting matching orphans and releasing owned pods that stopped
 // matching. Any failed adoption or release fails the claim.
 func (c *Controller) claimPods(ctx context.Context, rs *appsv1.ReplicaSet, selector labels.Selector, candidates []*corev1.Pod) ([]*corev1.Pod, error) {
-	m := controllers.Claimer[*corev1.Pod]{
+	m := ownership.Claimer[*corev1.Pod]{
 		Owner:    rs,
 		Selector: selector,
 		Recheck: func(ctx context.Context) error {
-			return controllers.RecheckOwner(ctx, rs, controllerKind.Kind, c.client.AppsV1().ReplicaSets(rs.Namespace).Get)
+			return ownership.RecheckOwner(ctx, rs, controllerKind.Kind, c.client.AppsV1().ReplicaSets(rs.Namespace).Get)
 		},
 		Adopt:   func(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) { return c.adoptPod(ctx, rs, pod) },
 		Release: func(ctx context.Context, pod *corev1.Pod) error { return c.releasePod(ctx, rs, pod) },

@@ -12,7 +12,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // DefaultName is the ServiceAccount every namespace gets.
@@ -24,13 +24,13 @@ type Controller struct {
 	namespaces corelisters.NamespaceLister
 	accounts   corelisters.ServiceAccountLister
 	synced     []cache.InformerSynced
-	queue      *controllers.Queue
+	queue      *reconcile.Queue
 	log        *slog.Logger
 }
 
 // New builds the controller and registers its Namespace and
 // ServiceAccount informers with cfg.Informers.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	nsInf := cfg.Informers.Core().V1().Namespaces()
 	saInf := cfg.Informers.Core().V1().ServiceAccounts()
 	c := &Controller{
@@ -40,11 +40,11 @@ func New(cfg *controllers.Config) *Controller {
 		synced:     []cache.InformerSynced{nsInf.Informer().HasSynced, saInf.Informer().HasSynced},
 		log:        cfg.Log("serviceaccount"),
 	}
-	c.queue = controllers.NewQueue("serviceaccount", c.log, c.sync)
+	c.queue = reconcile.NewQueue("serviceaccount", c.log, c.sync)
 	_, _ = nsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.queue.Enqueue,
 		UpdateFunc: func(old, cur any) {
-			if !controllers.Unchanged(old, cur) {
+			if !reconcile.Unchanged(old, cur) {
 				c.queue.Enqueue(cur)
 			}
 		},

@@ -13,8 +13,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/sqlkube/sqlkube/controllers"
 	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 func namespace(name string, terminating bool) *corev1.Namespace {
@@ -42,7 +42,7 @@ func TestSync(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			client := fake.NewClientset(tc.objs...)
 			factory := informers.NewSharedInformerFactory(client, 0)
-			c := New(&controllers.Config{Client: client, Informers: factory})
+			c := New(&reconcile.Config{Client: client, Informers: factory})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			factory.Start(ctx.Done())

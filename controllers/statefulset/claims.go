@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // This file makes the PersistentVolumeClaims of a StatefulSet's pods and
@@ -140,7 +140,7 @@ func (c *Controller) setClaimOwners(ctx context.Context, set *appsv1.StatefulSet
 	cp := claim.DeepCopy()
 	cp.OwnerReferences = refs
 	if _, err := c.client.CoreV1().PersistentVolumeClaims(cp.Namespace).Update(ctx, cp, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update owners of claim %s for the retention policy of statefulset %s: %w", cp.Name, controllers.Key(set), err)
+		return fmt.Errorf("update owners of claim %s for the retention policy of statefulset %s: %w", cp.Name, reconcile.Key(set), err)
 	}
 	return nil
 }

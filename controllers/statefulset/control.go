@@ -7,7 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
 )
 
 // This file is the update algorithm of Kubernetes' StatefulSet
@@ -67,7 +67,7 @@ func runForAll(n int, monotonic bool, fn func(i int) (bool, error)) (bool, error
 		}
 		return false, nil
 	}
-	_, err := controllers.SlowStart(n, maxBatch, func(i int) error {
+	_, err := ownership.SlowStart(n, maxBatch, func(i int) error {
 		_, err := fn(i)
 		return err
 	})

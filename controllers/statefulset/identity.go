@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
 )
 
 // This file holds what a StatefulSet's pods are made of: their names and
@@ -106,7 +106,7 @@ func revisionOf(pod *corev1.Pod) string { return pod.Labels[appsv1.ControllerRev
 // template at revision rev: named "<set>-<n>", with the identity labels,
 // hostname and subdomain, and a volume per claim template.
 func newPod(set *appsv1.StatefulSet, n int, rev string) *corev1.Pod {
-	pod := controllers.PodFromTemplate(&set.Spec.Template, set, controllerKind)
+	pod := ownership.PodFromTemplate(&set.Spec.Template, set, controllerKind)
 	pod.GenerateName = ""
 	pod.Name = podName(set, n)
 	setIdentityLabels(set, pod, n)

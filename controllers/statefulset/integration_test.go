@@ -19,8 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubectl/pkg/util/podutils"
 
-	"github.com/sqlkube/sqlkube/controllers"
 	"github.com/sqlkube/sqlkube/controllers/internal/controllertest"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 	"github.com/sqlkube/sqlkube/controllers/statefulset"
 	"github.com/sqlkube/sqlkube/internal/testserver"
 )
@@ -48,7 +48,7 @@ func watchPods(t *testing.T, client kubernetes.Interface, ns string) *podLog {
 	t.Helper()
 	l := &podLog{}
 	record := func(obj any, gone bool) {
-		pod, ok := controllers.ObjectOf[*corev1.Pod](obj)
+		pod, ok := reconcile.ObjectOf[*corev1.Pod](obj)
 		if !ok {
 			return
 		}

@@ -20,7 +20,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/ownership"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // Name is the controller's name in logs, the work queue and the
@@ -45,10 +46,10 @@ type Controller struct {
 	setLister appslisters.StatefulSetLister
 	podLister corelisters.PodLister
 	synced    []cache.InformerSynced
-	queue     *controllers.Queue
-	owners    *controllers.Owners[*appsv1.StatefulSet]
-	pods      *controllers.Dependents[*appsv1.StatefulSet, *corev1.Pod]
-	pending   *controllers.PendingPods
+	queue     *reconcile.Queue
+	owners    *ownership.Owners[*appsv1.StatefulSet]
+	pods      *ownership.Dependents[*appsv1.StatefulSet, *corev1.Pod]
+	pending   *ownership.PendingPods
 	now       func() time.Time
 }
 
@@ -56,7 +57,7 @@ type Controller struct {
 // cfg.Informers. Claims are read and written through the API, not an
 // informer, so the controller starts even where the API server does not
 // serve persistentvolumeclaims. The caller starts the informer factory.
-func New(cfg *controllers.Config) *Controller {
+func New(cfg *reconcile.Config) *Controller {
 	setInf := cfg.Informers.Apps().V1().StatefulSets()
 	podInf := cfg.Informers.Core().V1().Pods()
 	c := &Controller{
@@ -66,15 +67,15 @@ func New(cfg *controllers.Config) *Controller {
 		setLister: setInf.Lister(),
 		podLister: podInf.Lister(),
 		synced:    []cache.InformerSynced{setInf.Informer().HasSynced, podInf.Informer().HasSynced},
-		pending:   controllers.NewPendingPods(),
+		pending:   ownership.NewPendingPods(),
 		now:       time.Now,
 	}
-	c.queue = controllers.NewQueue(Name, c.log, c.sync)
-	c.owners = controllers.NewOwners(controllerKind, c.setLister.StatefulSets,
+	c.queue = reconcile.NewQueue(Name, c.log, c.sync)
+	c.owners = ownership.NewOwners(controllerKind, c.setLister.StatefulSets,
 		func(set *appsv1.StatefulSet) *metav1.LabelSelector { return set.Spec.Selector })
-	c.pods = &controllers.Dependents[*appsv1.StatefulSet, *corev1.Pod]{
+	c.pods = &ownership.Dependents[*appsv1.StatefulSet, *corev1.Pod]{
 		Owners:  c.owners,
-		Enqueue: func(set *appsv1.StatefulSet) { c.queue.Add(controllers.Key(set)) },
+		Enqueue: func(set *appsv1.StatefulSet) { c.queue.Add(reconcile.Key(set)) },
 	}
 	if _, err := setInf.Informer().AddEventHandler(c.queue.EventHandler()); err != nil {
 		c.log.Error("add statefulset event handler", "err", err)
@@ -115,7 +116,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	if err != nil {
 		c.recorder.Eventf(set, corev1.EventTypeWarning, "InvalidSelector", "Invalid selector: %v", err)
-		return controllers.Permanent(fmt.Errorf("statefulset %s selector: %w", key, err))
+		return reconcile.Permanent(fmt.Errorf("statefulset %s selector: %w", key, err))
 	}
 	pods, err := c.claimPods(ctx, set, sel)
 	if err != nil {
@@ -206,11 +207,11 @@ func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, sel
 			errs = append(errs, c.releasePod(ctx, set, pod))
 		}
 	}
-	m := controllers.Claimer[*corev1.Pod]{
+	m := ownership.Claimer[*corev1.Pod]{
 		Owner:    set,
 		Selector: sel,
 		Recheck: func(ctx context.Context) error {
-			return controllers.RecheckOwner(ctx, set, controllerKind.Kind, c.client.AppsV1().StatefulSets(set.Namespace).Get)
+			return ownership.RecheckOwner(ctx, set, controllerKind.Kind, c.client.AppsV1().StatefulSets(set.Namespace).Get)
 		},
 		Adopt:   func(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) { return c.adoptPod(ctx, set, pod) },
 		Release: func(ctx context.Context, pod *corev1.Pod) error { return c.releasePod(ctx, set, pod) },
@@ -225,13 +226,13 @@ func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, sel
 // adoptPod makes set the controller of the orphan pod and returns the pod
 // as stored.
 func (c *Controller) adoptPod(ctx context.Context, set *appsv1.StatefulSet, pod *corev1.Pod) (*corev1.Pod, error) {
-	patch, err := controllers.OwnerRefPatch(set, controllerKind, pod.UID, false)
+	patch, err := ownership.OwnerRefPatch(set, controllerKind, pod.UID, false)
 	if err != nil {
 		return nil, err
 	}
 	out, err := c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("adopt pod %s by statefulset %s: %w", controllers.Key(pod), controllers.Key(set), err)
+		return nil, fmt.Errorf("adopt pod %s by statefulset %s: %w", reconcile.Key(pod), reconcile.Key(set), err)
 	}
 	return out, nil
 }
@@ -239,13 +240,13 @@ func (c *Controller) adoptPod(ctx context.Context, set *appsv1.StatefulSet, pod 
 // releasePod removes set's owner reference from pod. A pod already gone
 // is not an error.
 func (c *Controller) releasePod(ctx context.Context, set *appsv1.StatefulSet, pod *corev1.Pod) error {
-	patch, err := controllers.OwnerRefPatch(set, controllerKind, pod.UID, true)
+	patch, err := ownership.OwnerRefPatch(set, controllerKind, pod.UID, true)
 	if err != nil {
 		return err
 	}
 	_, err = c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("release pod %s from statefulset %s: %w", controllers.Key(pod), controllers.Key(set), err)
+		return fmt.Errorf("release pod %s from statefulset %s: %w", reconcile.Key(pod), reconcile.Key(set), err)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 	"github.com/sqlkube/sqlkube/node"
 )
 
@@ -108,12 +108,12 @@ type Simulator struct {
 	nodeInformers informers.SharedInformerFactory
 	nodeLister    corelisters.NodeLister
 	nodeSynced    cache.InformerSynced
-	nodeQueue     *controllers.Queue
+	nodeQueue     *reconcile.Queue
 
 	podInformers informers.SharedInformerFactory
 	podIndexer   cache.Indexer
 	podSynced    cache.InformerSynced
-	podQueue     *controllers.Queue
+	podQueue     *reconcile.Queue
 }
 
 // New checks cfg, fills in defaults and returns a Simulator whose
@@ -181,7 +181,7 @@ func New(cfg Config) (*Simulator, error) {
 	s.nodeInformers = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithTransform(s.transformNode))
 	nodeInf := s.nodeInformers.Core().V1().Nodes()
 	s.nodeLister, s.nodeSynced = nodeInf.Lister(), nodeInf.Informer().HasSynced
-	s.nodeQueue = controllers.NewQueue("node-sim-nodes", s.log, s.syncNode)
+	s.nodeQueue = reconcile.NewQueue("node-sim-nodes", s.log, s.syncNode)
 	if _, err := nodeInf.Informer().AddEventHandler(s.nodeHandler()); err != nil {
 		return nil, fmt.Errorf("simulated nodes: node informer: %w", err)
 	}
@@ -192,7 +192,7 @@ func New(cfg Config) (*Simulator, error) {
 		informers.WithTransform(s.transformPod))
 	podInf := s.podInformers.Core().V1().Pods().Informer()
 	s.podIndexer, s.podSynced = podInf.GetIndexer(), podInf.HasSynced
-	s.podQueue = controllers.NewQueue("node-sim-pods", s.log, s.syncPodKey)
+	s.podQueue = reconcile.NewQueue("node-sim-pods", s.log, s.syncPodKey)
 	if _, err := podInf.AddEventHandler(s.podHandler()); err != nil {
 		return nil, fmt.Errorf("simulated nodes: pod informer: %w", err)
 	}

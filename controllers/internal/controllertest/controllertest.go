@@ -1,7 +1,7 @@
 // Package controllertest is test support for the controllers' tests.
 //
 // For unit tests, in the fixture pattern of sample-controller: NewConfig
-// makes a controllers.Config over a fake clientset whose informers are not
+// makes a reconcile.Config over a fake clientset whose informers are not
 // started, and Cache fills their stores by hand, so that a test runs
 // exactly one sync and reads the client's actions.
 //
@@ -28,7 +28,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // NewConfig returns a fake clientset holding objs and a controller Config
@@ -37,7 +37,7 @@ import (
 // generateName, "<generateName>00001", "<generateName>00002", ..., as the
 // API server would (with random suffixes). The Config's event broadcaster
 // is shut down when the test ends.
-func NewConfig(t testing.TB, objs ...runtime.Object) (*fake.Clientset, *controllers.Config) {
+func NewConfig(t testing.TB, objs ...runtime.Object) (*fake.Clientset, *reconcile.Config) {
 	t.Helper()
 	client := fake.NewClientset(objs...)
 	var n atomic.Int32
@@ -51,7 +51,7 @@ func NewConfig(t testing.TB, objs ...runtime.Object) (*fake.Clientset, *controll
 		}
 		return false, nil, nil
 	})
-	cfg := &controllers.Config{
+	cfg := &reconcile.Config{
 		Client:    client,
 		Informers: informers.NewSharedInformerFactory(client, 0),
 		Logger:    discard,

@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/sqlkube/sqlkube/controllers"
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 	"github.com/sqlkube/sqlkube/internal/testserver"
 	"github.com/sqlkube/sqlkube/server"
 )
@@ -37,16 +37,16 @@ type Controller interface {
 
 // Quiet is a Config option for Run and StartAll that discards the
 // controllers' logs.
-func Quiet(cfg *controllers.Config) { cfg.Logger = discard }
+func Quiet(cfg *reconcile.Config) { cfg.Logger = discard }
 
 // Run builds a controller with newC from a Config over the server ts (its
 // client and REST configuration, a shared informer factory, adjusted by
 // opts), starts the factory, and runs the controller with workers
 // goroutines until the test ends. It returns the controller.
-func Run[C Controller](t testing.TB, ts *testserver.Server, newC func(*controllers.Config) C, workers int, opts ...func(*controllers.Config)) C {
+func Run[C Controller](t testing.TB, ts *testserver.Server, newC func(*reconcile.Config) C, workers int, opts ...func(*reconcile.Config)) C {
 	t.Helper()
 	var c C
-	StartAll(t, ts, workers, func(cfg *controllers.Config) []Controller {
+	StartAll(t, ts, workers, func(cfg *reconcile.Config) []Controller {
 		c = newC(cfg)
 		return []Controller{c}
 	}, opts...)
@@ -58,11 +58,11 @@ func Run[C Controller](t testing.TB, ts *testserver.Server, newC func(*controlle
 // with workers goroutines. When the test ends the controllers are stopped
 // and waited for, then the factory and the Config's event broadcaster are
 // shut down.
-func StartAll(t testing.TB, ts *testserver.Server, workers int, build func(*controllers.Config) []Controller, opts ...func(*controllers.Config)) {
+func StartAll(t testing.TB, ts *testserver.Server, workers int, build func(*reconcile.Config) []Controller, opts ...func(*reconcile.Config)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	inf := informers.NewSharedInformerFactory(ts.Client, 0)
-	cfg := &controllers.Config{Client: ts.Client, Informers: inf, RESTConfig: ts.Config}
+	cfg := &reconcile.Config{Client: ts.Client, Informers: inf, RESTConfig: ts.Config}
 	for _, o := range opts {
 		o(cfg)
 	}

@@ -1,4 +1,4 @@
-package controllers
+package ownership
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 // This file holds the controller owner reference logic shared by the
@@ -20,26 +22,6 @@ import (
 // ReplicaSets, DaemonSets and Jobs own pods): finding an object's owner in
 // the cache, mapping informer events on owned objects to owner keys, and
 // adopting and releasing owned objects.
-
-// ObjectOf returns obj as a T, unwrapping a cache.DeletedFinalStateUnknown
-// tombstone that a delete handler may receive. It reports false when obj
-// (or the tombstone's object) is not a T.
-func ObjectOf[T any](obj any) (T, bool) {
-	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = tomb.Obj
-	}
-	t, ok := obj.(T)
-	return t, ok
-}
-
-// Key returns obj's work queue key, "namespace/name" (or "name" for a
-// cluster-scoped object).
-func Key(obj metav1.Object) string {
-	if obj.GetNamespace() == "" {
-		return obj.GetName()
-	}
-	return obj.GetNamespace() + "/" + obj.GetName()
-}
 
 // Owners looks up, in an informer cache, the owners of one kind (the
 // ReplicaSets of a ReplicaSet controller, say) that control other objects
@@ -94,14 +76,14 @@ func (o *Owners[O]) Resolve(namespace string, ref *metav1.OwnerReference) (O, bo
 }
 
 // ByKey returns the owner named by a work queue key ("namespace/name")
-// from the cache. A malformed key is a Permanent error; for an owner not
-// in the cache (deleted) apierrors.IsNotFound reports true.
+// from the cache. A malformed key is a reconcile.Permanent error; for an
+// owner not in the cache (deleted) apierrors.IsNotFound reports true.
 func (o *Owners[O]) ByKey(key string) (O, error) {
 	var zero O
 	kind := strings.ToLower(o.Kind.Kind)
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return zero, Permanent(fmt.Errorf("%s key %q: %w", kind, key, err))
+		return zero, reconcile.Permanent(fmt.Errorf("%s key %q: %w", kind, key, err))
 	}
 	owner, err := o.Get(ns, name)
 	if err != nil {
@@ -173,7 +155,7 @@ func (d *Dependents[O, D]) Add(obj any) {
 // reference changed the old owner is enqueued too; an orphan is offered to
 // the owners selecting it only when its labels or reference changed.
 func (d *Dependents[O, D]) Update(old, cur any) {
-	if Unchanged(old, cur) {
+	if reconcile.Unchanged(old, cur) {
 		return
 	}
 	oldDep, curDep := old.(D), cur.(D)
@@ -202,7 +184,7 @@ func (d *Dependents[O, D]) Update(old, cur any) {
 
 // Delete handles a deleted object or its tombstone.
 func (d *Dependents[O, D]) Delete(obj any) {
-	dep, ok := ObjectOf[D](obj)
+	dep, ok := reconcile.ObjectOf[D](obj)
 	if !ok {
 		return
 	}
@@ -298,7 +280,7 @@ func (m *Claimer[D]) Claim(ctx context.Context, candidates []D) ([]D, error) {
 // the read fails, when the owner was replaced by one of the same name
 // (another UID), or when it is being deleted.
 func RecheckOwner[O metav1.Object](ctx context.Context, cached O, kind string, get func(ctx context.Context, name string, opts metav1.GetOptions) (O, error)) error {
-	what := strings.ToLower(kind) + " " + Key(cached)
+	what := strings.ToLower(kind) + " " + reconcile.Key(cached)
 	fresh, err := get(ctx, cached.GetName(), metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("recheck %s before adoption: %w", what, err)
@@ -332,7 +314,7 @@ func OwnerRefPatch(owner metav1.Object, kind schema.GroupVersionKind, uid types.
 		"ownerReferences": []any{ref},
 	}})
 	if err != nil {
-		return nil, fmt.Errorf("owner reference patch for %s: %w", Key(owner), err)
+		return nil, fmt.Errorf("owner reference patch for %s: %w", reconcile.Key(owner), err)
 	}
 	return patch, nil
 }

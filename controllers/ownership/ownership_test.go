@@ -1,4 +1,4 @@
-package controllers
+package ownership
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/sqlkube/sqlkube/controllers/reconcile"
 )
 
 var rsKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
@@ -258,7 +260,7 @@ func TestOwnersByKey(t *testing.T) {
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			got, err := o.ByKey(tc.key)
-			if apierrors.IsNotFound(err) != tc.notFound || errors.Is(err, ErrPermanent) != tc.permanent {
+			if apierrors.IsNotFound(err) != tc.notFound || errors.Is(err, reconcile.ErrPermanent) != tc.permanent {
 				t.Fatalf("ByKey(%q) error = %v", tc.key, err)
 			}
 			if err == nil && got != web {
