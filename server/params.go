@@ -41,6 +41,11 @@ type options struct {
 	force           bool
 }
 
+// write records the options every write has.
+func (o *options) write(dryRun []string, fieldManager, fieldValidation string) {
+	o.dryRun, o.fieldManager, o.fieldValidation = len(dryRun) > 0, fieldManager, fieldValidation
+}
+
 // metaGroupKind names the options kind in a validation error, as
 // kube-apiserver does (group meta.k8s.io).
 func metaGroupKind(kind string) schema.GroupKind {
@@ -108,7 +113,7 @@ func (q *request) decodeOptions(verb string) error {
 		if err := invalidOptions("CreateOptions", metav1validation.ValidateCreateOptions(&o)); err != nil {
 			return err
 		}
-		q.opts.dryRun, q.opts.fieldManager, q.opts.fieldValidation = len(o.DryRun) > 0, o.FieldManager, o.FieldValidation
+		q.opts.write(o.DryRun, o.FieldManager, o.FieldValidation)
 	case "update":
 		var o metav1.UpdateOptions
 		if err := decodeParams(q.r, &o); err != nil {
@@ -117,7 +122,7 @@ func (q *request) decodeOptions(verb string) error {
 		if err := invalidOptions("UpdateOptions", metav1validation.ValidateUpdateOptions(&o)); err != nil {
 			return err
 		}
-		q.opts.dryRun, q.opts.fieldManager, q.opts.fieldValidation = len(o.DryRun) > 0, o.FieldManager, o.FieldValidation
+		q.opts.write(o.DryRun, o.FieldManager, o.FieldValidation)
 	case "patch":
 		var o metav1.PatchOptions
 		if err := decodeParams(q.r, &o); err != nil {
@@ -127,7 +132,7 @@ func (q *request) decodeOptions(verb string) error {
 		if err := invalidOptions("PatchOptions", metav1validation.ValidatePatchOptions(&o, types.PatchType(ct))); err != nil {
 			return err
 		}
-		q.opts.dryRun, q.opts.fieldManager, q.opts.fieldValidation = len(o.DryRun) > 0, o.FieldManager, o.FieldValidation
+		q.opts.write(o.DryRun, o.FieldManager, o.FieldValidation)
 		q.opts.force = o.Force != nil && *o.Force
 	}
 	return nil
