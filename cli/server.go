@@ -66,6 +66,7 @@ libpq; it is never logged.`,
 	f.StringVar(&datastorePasswordFile, "datastore-password-file", "", "file holding the PostgreSQL password (a final newline is dropped), for a --datastore URL without one; default: $"+envDatastorePassword+", then PGPASSWORD")
 	f.StringVar(&cfg.TokenAuthFile, "token-auth-file", "", `static tokens, one per line: token,user,uid,"group1,group2"`)
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.96.0.0/16", "range of Service ClusterIPs")
+	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra host name or IP address the serving certificate covers (repeatable, or comma-separated), beyond localhost, the bind address and the kubernetes Service's names and ClusterIP")
 	f.DurationVar(&cfg.HistoryRetention, "history-retention", 30*24*time.Hour, "how long every change stays in the history (compacted after)")
 	f.Int64Var(&cfg.NotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the not-ready:NoExecute toleration added to pods without one")
 	f.Int64Var(&cfg.UnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the unreachable:NoExecute toleration added to pods without one")
