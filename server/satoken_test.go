@@ -209,6 +209,40 @@ func TestPodBoundToken(t *testing.T) {
 	}
 }
 
+// TestNodeRequestsTokensForItsPods: a node may ask a token for the
+// service account of a pod bound to it, bound to that pod (the token
+// names the node), and nothing else, as the Node authorizer and
+// NodeRestriction allow.
+func TestNodeRequestsTokensForItsPods(t *testing.T) {
+	ts, as := startWithUsers(t)
+	ctx := context.Background()
+	node := as("node-token") // system:node:n1
+	createServiceAccount(t, ts.client, "default", "web")
+	if _, err := ts.client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-on-n1"},
+		Spec:       corev1.PodSpec{NodeName: "n1", ServiceAccountName: "web", Containers: []corev1.Container{{Name: "c", Image: "nginx"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bound := authenticationv1.TokenRequestSpec{BoundObjectRef: &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod", Name: "web-on-n1"}}
+	var tr *authenticationv1.TokenRequest
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		var err error
+		tr, err = createToken(node, "default", "web", bound)
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("node n1 asks a token for its pod: %v", err)
+	}
+	u, err := whoami(ts.asToken(tr.Status.Token))
+	if err != nil || fmt.Sprint(u.Extra["authentication.kubernetes.io/node-name"]) != "[n1]" {
+		t.Fatalf("whoami: %+v %v, want the node in extra", u, err)
+	}
+	if _, err := createToken(node, "default", "web", authenticationv1.TokenRequestSpec{}); !apierrors.IsForbidden(err) {
+		t.Errorf("node asks an unbound token: %v, want 403", err)
+	}
+}
+
 // TestLegacyTokenSecret: a Secret of type kubernetes.io/service-account-token
 // gets the service account's uid, a token, the CA and the namespace; the
 // token authenticates as the service account while the Secret exists.

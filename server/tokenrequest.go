@@ -68,6 +68,10 @@ func (s *Server) createToken(q *request) error {
 			return err
 		}
 	}
+	if node, ok := q.user.NodeName(); ok && (b.pod == nil || b.node == nil || b.node.Name != node) {
+		// NodeRestriction: a node asks tokens for its own pods only.
+		return apierrors.NewForbidden(q.res.GVR().GroupResource(), name, fmt.Errorf("node %q may only request tokens bound to a pod running on it", node))
+	}
 	token, expires, err := s.tokens.issue(b)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("sign token: %w", err))
