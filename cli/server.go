@@ -69,6 +69,7 @@ libpq; it is never logged.`,
 	f.IntVar(&cfg.MaxRequestsInFlight, "max-requests-inflight", 400, "reads served at once; beyond it a request gets 429 (the admin and the control plane are not counted)")
 	f.IntVar(&cfg.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", 200, "writes served at once; beyond it a request gets 429")
 	f.IntVar(&cfg.MaxLongRunningInFlight, "max-long-running-requests-inflight", 2000, "watches, logs, exec and port-forwards served at once; beyond it a request gets 429")
+	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra host name or IP address the serving certificate covers (repeatable, or comma-separated), beyond localhost, the bind address and the kubernetes Service's names and ClusterIP")
 	f.DurationVar(&cfg.HistoryRetention, "history-retention", 30*24*time.Hour, "how long every change stays in the history (compacted after)")
 	f.Int64Var(&cfg.NotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the not-ready:NoExecute toleration added to pods without one")
 	f.Int64Var(&cfg.UnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the unreachable:NoExecute toleration added to pods without one")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -30,10 +31,13 @@ const (
 	groupAuthenticated = authz.GroupAuthenticated
 )
 
-// authenticator maps bearer tokens to users.
+// authenticator maps bearer tokens to users: static tokens (the admin's,
+// a token file's, loopback clients'), then service-account tokens.
 type authenticator struct {
 	mu     sync.RWMutex
 	tokens map[string]user
+	// sa authenticates service-account tokens; nil until set by New.
+	sa *tokenAuthority
 }
 
 // add registers token for u.
@@ -87,7 +91,41 @@ func (a *authenticator) authenticate(r *http.Request) (user, bool) {
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return user{}, false
 	}
-	return a.lookup(token)
+	if u, ok := a.lookup(token); ok {
+		return u, true
+	}
+	if a.sa == nil {
+		return user{}, false
+	}
+	u, _, err := a.sa.authenticate(r.Context(), token, nil)
+	return u, err == nil
+}
+
+// review returns the user of token and the audiences, of those wanted
+// (the API's when none), it is valid for: what a TokenReview answers.
+// Static tokens are valid for the API's audiences only.
+func (a *authenticator) review(ctx context.Context, token string, wanted []string) (user, []string, error) {
+	if u, ok := a.lookup(token); ok {
+		apiAuds := []string{apiAudience}
+		if a.sa != nil {
+			apiAuds = a.sa.apiAudiences
+		}
+		if len(wanted) == 0 {
+			return u, apiAuds, nil
+		}
+		if auds := intersect(wanted, apiAuds); len(auds) > 0 {
+			return u, auds, nil
+		}
+		return user{}, nil, errors.New("token audiences do not match the API server's")
+	}
+	if a.sa == nil {
+		return user{}, nil, errors.New("invalid bearer token")
+	}
+	u, auds, err := a.sa.authenticate(ctx, token, wanted)
+	if errors.Is(err, errNotOurToken) {
+		return user{}, nil, errors.New("invalid bearer token")
+	}
+	return u, auds, err
 }
 
 // lookup returns the user of a bearer token.

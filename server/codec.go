@@ -144,3 +144,13 @@ func (c *codec) decodeScale(contentType string, body []byte) (*autoscalingv1.Sca
 	}
 	return sc, stdjson.Unmarshal(body, sc)
 }
+
+// decodeTokenRequest decodes the body of a serviceaccounts/token request:
+// an authentication.k8s.io/v1 TokenRequest, JSON or protobuf.
+func (c *codec) decodeTokenRequest(contentType string, body []byte) (*authenticationv1.TokenRequest, error) {
+	tr := &authenticationv1.TokenRequest{}
+	if isProtobuf(contentType) {
+		return tr, c.decodeProto(body, authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"), tr)
+	}
+	return tr, stdjson.Unmarshal(body, tr)
+}

@@ -106,6 +106,7 @@ func TestCodecKnowsSubresourceKinds(t *testing.T) {
 		"scale":    {Group: "autoscaling", Version: "v1", Kind: "Scale"},
 		"binding":  {Version: "v1", Kind: "Binding"},
 		"eviction": {Group: "policy", Version: "v1", Kind: "Eviction"},
+		"token":    {Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest"},
 	}
 	for _, res := range registry.Builtin().Resources() {
 		for _, sub := range res.Subresources {

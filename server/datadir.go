@@ -11,7 +11,7 @@ import (
 
 // privateFiles are the data directory's files that only its owner may
 // read: keys, tokens, and the admin kubeconfig that holds a token.
-var privateFiles = []string{caKeyFile, servingKey, adminTokenFile, encryptionKey, kubeconfigFile}
+var privateFiles = []string{caKeyFile, servingKey, adminTokenFile, encryptionKey, serviceAccountKeyFile, kubeconfigFile}
 
 // privateDataDir makes the (existing) data directory 0700, and its secret files readable by their owner only (removing any
 // group and other permission). MkdirAll and WriteFile leave an existing

@@ -81,6 +81,9 @@ func apiResources(rs []*registry.Resource) []metav1.APIResource {
 				// group and version of Eviction here.
 				e.Group, e.Version, e.Kind = "policy", "v1", "Eviction"
 				e.Verbs = metav1.Verbs{"create"}
+			case "token":
+				e.Group, e.Version, e.Kind = "authentication.k8s.io", "v1", "TokenRequest"
+				e.Verbs = metav1.Verbs{"create"}
 			case "log":
 				e.Kind, e.Verbs = "Pod", metav1.Verbs{"get"}
 			case "exec":

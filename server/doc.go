@@ -3,7 +3,9 @@
 // client-go work unchanged.
 //
 // A request is authenticated (bearer tokens: the admin token from the data
-// directory or --token, and a kube-style static token file), authorized
+// directory or --token, a kube-style static token file, and
+// service-account tokens, the JWTs of serviceaccounts/NAME/token and of
+// token Secrets, signed with the cluster's key; satoken.go), authorized
 // (system:masters may do anything, sqlkube:read-only may read), then served
 // as discovery, OpenAPI (package openapi) or a resource verb. Resource
 // verbs apply the generic object rules (objects.go) around each resource's

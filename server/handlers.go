@@ -123,6 +123,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, u user) {
 			err = s.bind(q)
 		case ri.subresource == "eviction":
 			err = s.evict(q)
+		case ri.subresource == "token":
+			err = s.createToken(q)
 		case !res.Stored():
 			err = s.review(q)
 		default:
@@ -169,7 +171,7 @@ func verbOf(r *http.Request, ri requestInfo) string {
 		if ri.name == "" {
 			return "create"
 		}
-		if ri.subresource == "binding" || ri.subresource == "eviction" {
+		if ri.subresource == "binding" || ri.subresource == "eviction" || ri.subresource == "token" {
 			return "create"
 		}
 	case http.MethodPut:

@@ -19,10 +19,11 @@ import (
 	"github.com/sqlkube/sqlkube/storage"
 )
 
-// A cluster's identity is its CA and its secrets encryption key. Servers
-// that share a datastore must share both: a client's kubeconfig from one
-// server must verify another's certificate, and every server must read the
-// secrets the others wrote. So the first server to start stores them in
+// A cluster's identity is its CA, its secrets encryption key and its
+// service-account token signing key. Servers that share a datastore must
+// share all three: a client's kubeconfig from one server must verify
+// another's certificate, every server must read the secrets the others
+// wrote, and accept the tokens the others issued. So the first server to start stores them in
 // the datastore, sealed with a key derived from the admin token by a
 // salted, slow KDF (like k3s's bootstrap data), and the others take them
 // from there: they must be started with the same --token.
@@ -38,6 +39,10 @@ type identity struct {
 	CACert        []byte `json:"caCert"`
 	CAKey         []byte `json:"caKey"`
 	EncryptionKey []byte `json:"encryptionKey"`
+	// ServiceAccountKey is the PEM private key that signs service-account
+	// tokens. Records written before December 2026 have none:
+	// shareIdentity adds one and reseals them.
+	ServiceAccountKey []byte `json:"serviceAccountKey,omitempty"`
 }
 
 // sealedIdentity is the stored form: the identity sealed with AES-256-GCM
@@ -236,25 +241,40 @@ func shareIdentity(ctx context.Context, st *storage.Store, dir, token string, lo
 	} else if err != nil {
 		return fmt.Errorf("read the cluster identity: %w", err)
 	}
-	id, stale, err := openIdentity(token, o.Value)
-	if err != nil {
-		return err
-	}
-	if stale {
+	for {
+		id, stale, err := openIdentity(token, o.Value)
+		if err != nil {
+			return err
+		}
+		migrate := len(id.ServiceAccountKey) == 0
+		if migrate {
+			// Sealed before service-account tokens: this server's signing
+			// key becomes the cluster's.
+			if id.ServiceAccountKey, err = loadOrCreateServiceAccountKey(dir); err != nil {
+				return err
+			}
+		}
+		if !stale && !migrate {
+			return writeLocalIdentity(dir, id)
+		}
 		value, err := sealIdentity(token, id)
 		if err != nil {
 			return fmt.Errorf("reseal the cluster identity: %w", err)
 		}
 		switch _, err := st.Update(ctx, key, value, o.Revision); {
 		case err == nil:
-			log.Info("resealed the cluster identity with the current key derivation", "version", sealVersionKDF, "kdf", identityKDF.Name, "N", identityKDF.N, "r", identityKDF.R, "p", identityKDF.P)
+			log.Info("resealed the cluster identity", "version", sealVersionKDF, "kdf", identityKDF.Name, "N", identityKDF.N, "r", identityKDF.R, "p", identityKDF.P, "addedServiceAccountKey", migrate)
+			return writeLocalIdentity(dir, id)
 		case errors.Is(err, storage.ErrConflict):
-			// Another server resealed it meanwhile: the identity is the same.
+			// Another server resealed it meanwhile, perhaps with its own
+			// signing key: read it again and take that one.
+			if o, err = st.Get(ctx, key); err != nil {
+				return fmt.Errorf("read the cluster identity: %w", err)
+			}
 		default:
 			return fmt.Errorf("reseal the cluster identity: %w", err)
 		}
 	}
-	return writeLocalIdentity(dir, id)
 }
 
 func readLocalIdentity(dir string) (identity, error) {
@@ -269,16 +289,23 @@ func readLocalIdentity(dir string) (identity, error) {
 	if id.EncryptionKey, err = storage.LoadOrCreateKey(filepath.Join(dir, encryptionKey)); err != nil {
 		return id, err
 	}
+	if id.ServiceAccountKey, err = loadOrCreateServiceAccountKey(dir); err != nil {
+		return id, err
+	}
 	return id, nil
 }
 
-// writeLocalIdentity replaces the data directory's CA and encryption key
-// when they differ from the cluster's; the serving certificate is then
+// writeLocalIdentity replaces the data directory's CA, encryption key and
+// service-account signing key when they differ from the cluster's; when
+// the CA or the encryption key changed, the serving certificate is then
 // re-issued by the cluster's CA.
 func writeLocalIdentity(dir string, id identity) error {
 	local, err := readLocalIdentity(dir)
 	if err == nil && string(local.CACert) == string(id.CACert) && string(local.EncryptionKey) == string(id.EncryptionKey) {
-		return nil
+		if string(local.ServiceAccountKey) == string(id.ServiceAccountKey) {
+			return nil
+		}
+		return writeServiceAccountKey(dir, id.ServiceAccountKey)
 	}
 	for _, f := range []struct {
 		name string
@@ -290,6 +317,9 @@ func writeLocalIdentity(dir string, id identity) error {
 		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return fmt.Errorf("write %s: %w", f.name, err)
 		}
+	}
+	if err := writeServiceAccountKey(dir, id.ServiceAccountKey); err != nil {
+		return err
 	}
 	_ = os.Remove(filepath.Join(dir, servingCert))
 	return nil

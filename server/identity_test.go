@@ -66,7 +66,76 @@ func localIdentity(t *testing.T, dir string) identity {
 }
 
 func sameIdentity(a, b identity) bool {
-	return bytes.Equal(a.CACert, b.CACert) && bytes.Equal(a.CAKey, b.CAKey) && bytes.Equal(a.EncryptionKey, b.EncryptionKey)
+	return bytes.Equal(a.CACert, b.CACert) && bytes.Equal(a.CAKey, b.CAKey) && bytes.Equal(a.EncryptionKey, b.EncryptionKey) &&
+		bytes.Equal(a.ServiceAccountKey, b.ServiceAccountKey)
+}
+
+// TestIdentityGetsServiceAccountKey: a record sealed before
+// service-account tokens (no signing key) gets the key of the first
+// server that opens it, and is resealed; every later server takes that
+// key, so that all of them accept each other's tokens.
+func TestIdentityGetsServiceAccountKey(t *testing.T) {
+	ctx := context.Background()
+	const token = "pre-token-cluster"
+	origin := newIdentityFixture(t)
+	old := localIdentity(t, origin.dir)
+	old.ServiceAccountKey = nil
+	value, err := sealIdentity(token, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := origin.st.Create(ctx, identityKey, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _, err := openIdentity(token, o.Value); err != nil || len(id.ServiceAccountKey) != 0 {
+		t.Fatalf("fixture: %v, key %d bytes", err, len(id.ServiceAccountKey))
+	}
+
+	first := t.TempDir()
+	if _, _, _, err := loadOrCreateCA(first); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	if err := shareIdentity(ctx, origin.st, first, token, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	_, after := storedIdentity(t, origin.st)
+	if after.Revision == o.Revision {
+		t.Fatal("the record without a signing key was not resealed")
+	}
+	id, stale, err := openIdentity(token, after.Value)
+	if err != nil || stale {
+		t.Fatalf("resealed record: %v, stale %v", err, stale)
+	}
+	if _, err := newTokenSigner(id.ServiceAccountKey); err != nil {
+		t.Fatalf("the record's signing key: %v", err)
+	}
+	local := localIdentity(t, first)
+	if !sameIdentity(local, id) || !bytes.Equal(local.CACert, old.CACert) {
+		t.Fatal("the migrating server's local identity is not the cluster's")
+	}
+	if !strings.Contains(logs.String(), "addedServiceAccountKey=true") {
+		t.Errorf("logs = %q, want the added key reported", logs.String())
+	}
+
+	// A later server, with a signing key of its own, takes the cluster's.
+	later := t.TempDir()
+	if _, _, _, err := loadOrCreateCA(later); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadOrCreateServiceAccountKey(later); err != nil {
+		t.Fatal(err)
+	}
+	if err := shareIdentity(ctx, origin.st, later, token, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if !sameIdentity(localIdentity(t, later), id) {
+		t.Fatal("a later server did not take the cluster's signing key")
+	}
+	if _, o2 := storedIdentity(t, origin.st); o2.Revision != after.Revision {
+		t.Fatal("a later server resealed a current record")
+	}
 }
 
 // TestIdentitySealedWithSaltedKDF: the stored identity is sealed under a

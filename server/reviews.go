@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -52,7 +51,7 @@ func (s *Server) review(q *request) error {
 	case *authorizationv1.SelfSubjectRulesReview:
 		r.Status = s.rulesReview(ctx, q.user, r.Spec.Namespace)
 	case *authenticationv1.TokenReview:
-		r.Status = s.tokenReview(r.Spec)
+		r.Status = s.tokenReview(ctx, r.Spec)
 	case *authenticationv1.SelfSubjectReview:
 		r.Status.UserInfo = authenticationv1.UserInfo{Username: q.user.Name, UID: q.user.UID, Groups: q.user.Groups, Extra: extraValues(q.user.Extra)}
 	default:
@@ -131,22 +130,20 @@ func resourceRule(r rbacv1.PolicyRule) authorizationv1.ResourceRule {
 }
 
 // apiAudience is the audience of the API server's own tokens, Kubernetes'
-// default (--service-account-issuer).
-const apiAudience = "https://kubernetes.default.svc.cluster.local"
+// default (--api-audiences defaults to --service-account-issuer).
+const apiAudience = defaultServiceAccountIssuer
 
 // tokenReview answers who a bearer token authenticates as, for the
-// audiences asked (the API server's when none are).
-func (s *Server) tokenReview(spec authenticationv1.TokenReviewSpec) authenticationv1.TokenReviewStatus {
-	if len(spec.Audiences) > 0 && !slices.Contains(spec.Audiences, apiAudience) {
-		return authenticationv1.TokenReviewStatus{Error: "token audiences do not match the API server's"}
-	}
-	u, ok := s.users.lookup(spec.Token)
-	if !ok {
-		return authenticationv1.TokenReviewStatus{Error: "invalid bearer token"}
+// audiences asked (the API server's when none are), as the requests' own
+// authentication decides it.
+func (s *Server) tokenReview(ctx context.Context, spec authenticationv1.TokenReviewSpec) authenticationv1.TokenReviewStatus {
+	u, auds, err := s.users.review(ctx, spec.Token, spec.Audiences)
+	if err != nil {
+		return authenticationv1.TokenReviewStatus{Error: err.Error()}
 	}
 	return authenticationv1.TokenReviewStatus{
 		Authenticated: true,
-		Audiences:     []string{apiAudience},
+		Audiences:     auds,
 		User:          authenticationv1.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups, Extra: extraValues(u.Extra)},
 	}
 }

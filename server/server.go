@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +46,15 @@ type Config struct {
 	// ServiceCIDR is the range Service ClusterIPs come from (default
 	// 10.96.0.0/16); its first address is the kubernetes Service's.
 	ServiceCIDR string
+	// TLSSANs are extra host names and IP addresses the serving
+	// certificate covers (--tls-san), beyond localhost, the bind address,
+	// the kubernetes Service's names and its ClusterIP.
+	TLSSANs []string
+	// ServiceAccountIssuer is the iss of the service-account tokens the
+	// server issues and the audience they must have to be used against
+	// the API (default https://kubernetes.default.svc.cluster.local,
+	// Kubernetes' usual --service-account-issuer).
+	ServiceAccountIssuer string
 	// MaxBodyBytes caps request bodies (default 3 MiB, like Kubernetes)
 	// and the objects a write may store.
 	MaxBodyBytes int64
@@ -102,6 +113,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ServiceCIDR == "" {
 		c.ServiceCIDR = "10.96.0.0/16"
+	}
+	if c.ServiceAccountIssuer == "" {
+		c.ServiceAccountIssuer = defaultServiceAccountIssuer
 	}
 	if c.BookmarkInterval <= 0 {
 		c.BookmarkInterval = time.Minute
@@ -175,6 +189,8 @@ type Server struct {
 	inflight *inflight
 	// authz decides every request (system:masters, Node, RBAC).
 	authz *authorizer
+	// tokens issues and checks service-account tokens.
+	tokens *tokenAuthority
 }
 
 // maxHeaderBytes bounds a request's headers, as in kube-apiserver.
@@ -192,10 +208,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := privateDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
-	hosts := []string{"127.0.0.1", "localhost", "::1"}
-	if cfg.BindAddress != "0.0.0.0" && cfg.BindAddress != "::" {
-		hosts = append(hosts, cfg.BindAddress)
-	}
 	_, serviceNet, err := net.ParseCIDR(cfg.ServiceCIDR)
 	if err != nil {
 		return nil, fmt.Errorf("service CIDR %q: %w", cfg.ServiceCIDR, err)
@@ -203,6 +215,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if ones, bits := serviceNet.Mask.Size(); bits-ones < 3 {
 		return nil, fmt.Errorf("service CIDR %q is too small", cfg.ServiceCIDR)
 	}
+	hosts := servingHosts(cfg, serviceNet)
 	c, err := newCodec()
 	if err != nil {
 		return nil, err
@@ -248,12 +261,24 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	saKey, err := loadOrCreateServiceAccountKey(cfg.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	signer, err := newTokenSigner(saKey)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	tokens := &tokenAuthority{signer: signer, issuer: cfg.ServiceAccountIssuer, apiAudiences: []string{cfg.ServiceAccountIssuer}, store: st, now: time.Now}
+	users.sa = tokens
 	docs, err := buildOpenAPI(registry.Builtin())
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("build OpenAPI documents: %w", err)
 	}
-	s := &Server{openapi: docs, fields: &fieldManagers{scheme: c.scheme}, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet, authz: newAuthorizer(st)}
+	s := &Server{openapi: docs, fields: &fieldManagers{scheme: c.scheme}, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet, authz: newAuthorizer(st), tokens: tokens}
 	if err := s.bootstrap(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -267,6 +292,24 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.e = s.routes()
 	s.ready.Store(true)
 	return s, nil
+}
+
+// servingHosts are the names and addresses the serving certificate
+// covers: localhost, the bind address, the kubernetes Service's DNS names
+// and ClusterIP (what pods use to reach the API), and every --tls-san.
+func servingHosts(cfg Config, serviceNet *net.IPNet) []string {
+	hosts := []string{"127.0.0.1", "localhost", "::1"}
+	if cfg.BindAddress != "0.0.0.0" && cfg.BindAddress != "::" {
+		hosts = append(hosts, cfg.BindAddress)
+	}
+	hosts = append(hosts, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
+		serviceIPIn(serviceNet, -1).String())
+	for _, h := range cfg.TLSSANs {
+		if h = strings.TrimSpace(h); h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }
 
 // compactLoop compacts history older than the retention window, keeping
@@ -365,6 +408,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.aggregateLoop(ctx)
 	go s.namespaces.run(ctx, s.store, s.log)
 	go s.objects.run(ctx, s.store, s.log)
+	go s.tokenSecretsLoop(ctx)
 	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", storage.RedactDatastore(s.cfg.Datastore))
 	select {
 	case err := <-errc:

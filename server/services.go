@@ -180,13 +180,16 @@ func (s *Server) serviceIPCount() int64 {
 }
 
 // serviceIP returns the i-th allocatable address: network + 2 + i.
-func (s *Server) serviceIP(i int64) net.IP {
-	base := new(big.Int).SetBytes(s.serviceNet.IP.To16())
+func (s *Server) serviceIP(i int64) net.IP { return serviceIPIn(s.serviceNet, i) }
+
+// serviceIPIn returns the i-th allocatable address of serviceNet.
+func serviceIPIn(serviceNet *net.IPNet, i int64) net.IP {
+	base := new(big.Int).SetBytes(serviceNet.IP.To16())
 	base.Add(base, big.NewInt(2+i))
 	b := base.Bytes()
 	ip := make(net.IP, 16)
 	copy(ip[16-len(b):], b)
-	if v4 := ip.To4(); v4 != nil && s.serviceNet.IP.To4() != nil {
+	if v4 := ip.To4(); v4 != nil && serviceNet.IP.To4() != nil {
 		return v4
 	}
 	return ip

@@ -25,6 +25,10 @@ type Config struct {
 	// Nil in unit tests that use fake clients.
 	RESTConfig *rest.Config
 	Logger     *slog.Logger
+	// RootCA is the PEM CA bundle published in every namespace's
+	// kube-root-ca.crt ConfigMap (kube-controller-manager's
+	// --root-ca-file); default: RESTConfig's CA.
+	RootCA []byte
 
 	// NodeMonitorGracePeriod is how long a node may go without renewing its
 	// Lease before it is marked NotReady/Unknown (default 40s).

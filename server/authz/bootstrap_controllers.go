@@ -100,9 +100,11 @@ func controllerRoles() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 			rule("get", "list", "watch", "create", "update", "delete").groups(discoveryGroup).resources("endpointslices").build(),
 			eventsRule(),
 		),
-		// service-account-controller
+		// service-account-controller and root-ca-cert-publisher: ours
+		// keeps both the default ServiceAccount and kube-root-ca.crt.
 		controllerRole("serviceaccount",
 			rule("create").groups(legacyGroup).resources("serviceaccounts").build(),
+			rule("create", "update").groups(legacyGroup).resources("configmaps").build(),
 			eventsRule(),
 		),
 		// namespace-controller: lists and deletes everything in a

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -53,6 +54,7 @@ func subresourceKinds() map[string]subresourceKind {
 		"scale":    {"autoscaling", "v1", "Scale", reflect.TypeFor[autoscalingv1.Scale](), []string{"get", "put", "patch"}},
 		"binding":  {"", "v1", "Binding", reflect.TypeFor[corev1.Binding](), []string{"post"}},
 		"eviction": {"policy", "v1", "Eviction", reflect.TypeFor[policyv1.Eviction](), []string{"post"}},
+		"token":    {"authentication.k8s.io", "v1", "TokenRequest", reflect.TypeFor[authenticationv1.TokenRequest](), []string{"post"}},
 	}
 }
 

@@ -218,7 +218,8 @@ func validateSecret(s *corev1.Secret) field.ErrorList {
 	return errs
 }
 
-// serviceAccountResource is serviceaccounts: namespaced, short name sa.
+// serviceAccountResource is serviceaccounts: namespaced, short name sa,
+// with the token subresource (TokenRequest, kubectl create token).
 func serviceAccountResource() *Resource {
 	validate := func(obj runtime.Object) field.ErrorList {
 		return validateObjectName(obj.(*corev1.ServiceAccount).Name, apivalidation.NameIsDNSSubdomain)
@@ -230,6 +231,7 @@ func serviceAccountResource() *Resource {
 		ListKind:       "ServiceAccountList",
 		Namespaced:     true,
 		ShortNames:     []string{"sa"},
+		Subresources:   []string{"token"},
 		New:            func() runtime.Object { return &corev1.ServiceAccount{} },
 		NewList:        func() runtime.Object { return &corev1.ServiceAccountList{} },
 		Validate:       validate,

@@ -87,7 +87,7 @@ func TestCoreResourcesShape(t *testing.T) {
 		{"configmaps", "ConfigMap", true, "cm", false, nil},
 		{"secrets", "Secret", true, "", false, nil},
 		{"events", "Event", true, "ev", false, nil},
-		{"serviceaccounts", "ServiceAccount", true, "sa", false, nil},
+		{"serviceaccounts", "ServiceAccount", true, "sa", false, []string{"token"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.plural, func(t *testing.T) {

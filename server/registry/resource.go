@@ -32,7 +32,7 @@ type Resource struct {
 	Categories []string // "all"
 	// Subresources lists the subresources the server serves for this
 	// resource: "status", "scale", "binding", "log", "exec", "attach",
-	// "portforward".
+	// "portforward", "token".
 	Subresources []string
 
 	// Verbs, when set, are the only verbs served: {"create"} for a
