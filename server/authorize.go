@@ -164,7 +164,7 @@ type rbacSource struct {
 	st   *storage.Store
 	mu   sync.Mutex // held while the view is rebuilt
 	view atomic.Pointer[rbacView]
-	// The mirrors the view is built from.
+	// The mirrors the view is built from, used with mu held.
 	clusterRoles        mirror[*rbacv1.ClusterRole]
 	roles               mirror[*rbacv1.Role]
 	clusterRoleBindings mirror[*rbacv1.ClusterRoleBinding]
@@ -185,7 +185,7 @@ func newRBACSource(st *storage.Store) *rbacSource {
 // consistent, as the database has them now.
 func (s *rbacSource) current(ctx context.Context, consistent bool) (*rbacView, error) {
 	v := s.view.Load()
-	if v != nil && !consistent && !s.stale() {
+	if v != nil && !consistent && !v.stale(s.st) {
 		return v, nil
 	}
 	s.mu.Lock()
@@ -203,10 +203,12 @@ func (s *rbacSource) current(ctx context.Context, consistent bool) (*rbacView, e
 		}
 		changed = changed || c
 	}
-	if v = s.view.Load(); v != nil && !changed {
+	revs := [4]int64{s.clusterRoles.rev, s.roles.rev, s.clusterRoleBindings.rev, s.roleBindings.rev}
+	if v = s.view.Load(); v != nil && !changed && v.revs == revs {
 		return v, nil
 	}
 	v = &rbacView{
+		revs:         revs,
 		clusterRoles: map[string]*rbacv1.ClusterRole{}, roles: map[storage.Key]*rbacv1.Role{},
 		roleBindings: map[string][]*rbacv1.RoleBinding{},
 	}
@@ -226,18 +228,31 @@ func (s *rbacSource) current(ctx context.Context, consistent bool) (*rbacView, e
 	return v, nil
 }
 
-// stale reports whether a mirror lags the list cache.
-func (s *rbacSource) stale() bool {
-	return s.clusterRoles.stale(s.st) || s.roles.stale(s.st) || s.clusterRoleBindings.stale(s.st) || s.roleBindings.stale(s.st)
-}
+// rbacResources are the resources a view is built from, in the order of
+// its revs.
+var rbacResources = [4]string{storeClusterRoles, storeRoles, storeClusterRoleBindings, storeRoleBindings}
 
 // rbacView is one state of the RBAC objects, for authz.NewRBAC. It is
 // never changed once built.
 type rbacView struct {
+	// revs are the list cache's revisions of rbacResources the view was
+	// read at (-1: the resource was not cached yet).
+	revs                [4]int64
 	clusterRoles        map[string]*rbacv1.ClusterRole
 	roles               map[storage.Key]*rbacv1.Role // by namespace and name
 	clusterRoleBindings []*rbacv1.ClusterRoleBinding
 	roleBindings        map[string][]*rbacv1.RoleBinding // by namespace
+}
+
+// stale reports whether the list cache has changes the view lacks; it
+// reads memory only.
+func (v *rbacView) stale(st *storage.Store) bool {
+	for i, res := range rbacResources {
+		if rev, ok := st.ResourceRevision(res); !ok || rev != v.revs[i] {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *rbacView) GetClusterRole(name string) (*rbacv1.ClusterRole, error) {
@@ -276,11 +291,6 @@ type mirror[T any] struct {
 type mirrored[T any] struct {
 	revision int64
 	obj      T
-}
-
-func (m *mirror[T]) stale(st *storage.Store) bool {
-	rev, ok := st.ResourceRevision(m.resource)
-	return m.items == nil || !ok || rev != m.rev
 }
 
 // refresh reads the resource again when it changed, or always with
