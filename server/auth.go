@@ -36,22 +36,28 @@ const (
 type authenticator struct {
 	mu     sync.RWMutex
 	tokens map[string]user
+	// loopback holds the tokens of the in-process components (the
+	// scheduler, the controllers), whose requests the in-flight limits do
+	// not count: they are the server's own work, as kube-apiserver's
+	// loopback client is.
+	loopback map[string]bool
 	// sa authenticates service-account tokens; nil until set by New.
 	sa *tokenAuthority
 }
 
-// add registers token for u.
-func (a *authenticator) add(token string, u user) {
+// addLoopback registers token for u, an in-process component.
+func (a *authenticator) addLoopback(token string, u user) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.tokens[token] = u
+	a.loopback[token] = true
 }
 
 // newAuthenticator knows the admin token (user "admin" in system:masters)
 // and the tokens of a kube-style static token file, if given: lines of
 // token,user,uid[,"group1,group2"].
 func newAuthenticator(adminToken, tokenFile string) (*authenticator, error) {
-	a := &authenticator{tokens: map[string]user{adminToken: {Name: "admin", Groups: []string{groupMasters, groupAuthenticated}}}}
+	a := &authenticator{tokens: map[string]user{adminToken: {Name: "admin", Groups: []string{groupMasters, groupAuthenticated}}}, loopback: map[string]bool{}}
 	if tokenFile == "" {
 		return a, nil
 	}
@@ -82,23 +88,26 @@ func newAuthenticator(adminToken, tokenFile string) (*authenticator, error) {
 	return a, nil
 }
 
-// authenticate returns the user behind the request's bearer token.
-func (a *authenticator) authenticate(r *http.Request) (user, bool) {
+// authenticate returns the user behind the request's bearer token, and
+// whether it is an in-process component's.
+func (a *authenticator) authenticate(r *http.Request) (u user, loopback, ok bool) {
 	// The scheme is case-insensitive, as kube-apiserver reads it
 	// ("bearer TOKEN" works).
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return user{}, false
+		return user{}, false, false
 	}
 	if u, ok := a.lookup(token); ok {
-		return u, true
+		a.mu.RLock()
+		defer a.mu.RUnlock()
+		return u, a.loopback[token], true
 	}
 	if a.sa == nil {
-		return user{}, false
+		return user{}, false, false
 	}
 	u, _, err := a.sa.authenticate(r.Context(), token, nil)
-	return u, err == nil
+	return u, false, err == nil
 }
 
 // review returns the user of token and the audiences, of those wanted

@@ -10,8 +10,8 @@ import (
 // client (client-go, kubectl) retries. Long-running requests (watches,
 // logs, exec, attach, port-forward) hold their slot for minutes, so they
 // are counted on their own and never starve short requests. Requests of
-// system:masters (the admin, the loopback control plane) are not
-// counted, as kube-apiserver exempts them.
+// system:masters (the admin) and of the in-process control plane are not
+// counted, as kube-apiserver exempts its masters and its loopback client.
 type inflight struct {
 	read, mutating, longRunning chan struct{}
 }
@@ -38,10 +38,10 @@ func requestKind(verb, subresource string) int {
 	return requestMutating
 }
 
-// acquire takes a slot of kind for u, or answers 429. The caller calls
-// release when the request is done.
-func (f *inflight) acquire(u user, kind int) (release func(), err error) {
-	if u.InGroup(groupMasters) {
+// acquire takes a slot of kind, or answers 429; an exempt request takes
+// none. The caller calls release when the request is done.
+func (f *inflight) acquire(exempt bool, kind int) (release func(), err error) {
+	if exempt {
 		return func() {}, nil
 	}
 	slots := f.read

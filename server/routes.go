@@ -64,7 +64,7 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 // or profiles.
 func (s *Server) serveAPI(c echo.Context) error {
 	r, w := c.Request(), c.Response()
-	u, ok := s.users.authenticate(r)
+	u, loopback, ok := s.users.authenticate(r)
 	if !ok {
 		writeStatus(w, apierrors.NewUnauthorized("Unauthorized"))
 		return nil
@@ -75,7 +75,7 @@ func (s *Server) serveAPI(c echo.Context) error {
 		return nil
 	}
 	if _, isResource := parseResourcePath(r.URL.Path); isResource {
-		s.serveResource(w, r, u)
+		s.serveResource(w, r, u, loopback)
 		return nil
 	}
 	if err := s.authorize(r.Context(), nonResourceAttributes(u, r)); err != nil {

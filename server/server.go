@@ -367,7 +367,7 @@ func (s *Server) Loopback(name string) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopback token for %s: %w", name, err)
 	}
-	s.users.add(token, user{Name: name, Groups: []string{groupAuthenticated}})
+	s.users.addLoopback(token, user{Name: name, Groups: []string{groupAuthenticated}})
 	return &rest.Config{
 		Host:            s.URL(),
 		BearerToken:     token,
