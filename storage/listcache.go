@@ -136,10 +136,7 @@ func (c *listCache) apply(events []Event, last int64) {
 		if r != nil {
 			r.pending = append(r.pending, e)
 		}
-		if now.IsZero() {
-			now = c.now()
-		}
-		c.note(e, now)
+		c.note(e, &now)
 	}
 	if len(c.tombstones) > 0 {
 		if now.IsZero() {
@@ -151,7 +148,8 @@ func (c *listCache) apply(events []Event, last int64) {
 }
 
 // note records a change of a resource not loaded; called with mu held.
-func (c *listCache) note(e Event, now time.Time) {
+// *now is the time of tombstones, read from the clock on the first.
+func (c *listCache) note(e Event, now *time.Time) {
 	m := c.sparse[e.Object.Resource]
 	if m == nil {
 		m = map[nsName]sparseEntry{}
@@ -162,8 +160,11 @@ func (c *listCache) note(e Event, now time.Time) {
 		return // a Get already offered a newer version
 	}
 	if e.Op == OpDelete {
+		if now.IsZero() {
+			*now = c.now()
+		}
 		m[k] = sparseEntry{obj: Object{Key: e.Object.Key, Revision: e.Object.Revision}, deleted: true}
-		c.tombstones = append(c.tombstones, tombstone{e.Object.Resource, k, e.Object.Revision, now})
+		c.tombstones = append(c.tombstones, tombstone{e.Object.Resource, k, e.Object.Revision, *now})
 		return
 	}
 	m[k] = sparseEntry{obj: e.Object}
