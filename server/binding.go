@@ -35,8 +35,9 @@ func (s *Server) bind(q *request) error {
 	if b.Name != "" && b.Name != q.ri.name {
 		return apierrors.NewBadRequest(fmt.Sprintf("the binding's name (%s) does not match the pod (%s)", b.Name, q.ri.name))
 	}
-	// The pod comes from the object cache; if the cache was behind, the
-	// store's revision check fails and it is read again from the store.
+	// The pod comes from the store's cache (Store.Cached); if that was
+	// behind, the store's revision check fails and it is read again from
+	// the store.
 	for attempt := 0; ; attempt++ {
 		read := s.current
 		if attempt > 0 {

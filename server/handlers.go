@@ -657,16 +657,11 @@ func (s *Server) writeStored(q *request, code int, obj runtime.Object, value []b
 
 // current reads the object the request names, stored and decoded.
 //
-// It may come from the store's list cache or the object cache, and so be
-// a little behind the store: callers pass its revision to the store,
-// whose check then fails, and read again with currentFresh.
+// It may come from the store's cache of current objects (Store.Cached),
+// and so be a little behind the store: callers pass its revision to the
+// store, whose check then fails, and read again with currentFresh.
 func (s *Server) current(q *request) (storage.Object, runtime.Object, error) {
-	key := q.key(q.ri.name)
-	cur, ok := s.store.Cached(key)
-	if !ok {
-		cur, ok = s.objects.get(key)
-	}
-	if ok {
+	if cur, ok := s.store.Cached(q.key(q.ri.name)); ok {
 		obj, err := s.decodeStored(q.res, cur)
 		if err != nil {
 			return cur, nil, apierrors.NewInternalError(err)
@@ -682,13 +677,12 @@ func (s *Server) currentFresh(q *request) (storage.Object, runtime.Object, error
 }
 
 // freshNamed reads the object called name, of the request's resource and
-// namespace, from the store.
+// namespace, from the store (whose Get feeds Store.Cached).
 func (s *Server) freshNamed(q *request, name string) (storage.Object, runtime.Object, error) {
 	cur, err := s.store.Get(q.r.Context(), q.key(name))
 	if err != nil {
 		return cur, nil, storageError(err, q.res.GVR().GroupResource(), name)
 	}
-	s.objects.put(cur)
 	obj, err := s.decodeStored(q.res, cur)
 	if err != nil {
 		return cur, nil, apierrors.NewInternalError(err)

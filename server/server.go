@@ -176,8 +176,6 @@ type Server struct {
 	metrics *metrics
 	// namespaces caches which namespaces exist, for creates.
 	namespaces namespaceCache
-	// objects caches current objects for the write paths.
-	objects objectCache
 	// runCtx is Run's context, for background work such as metrics.
 	runCtx  atomic.Pointer[context.Context]
 	openapi *openapi.Documents
@@ -407,7 +405,6 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.compactLoop(ctx)
 	go s.aggregateLoop(ctx)
 	go s.namespaces.run(ctx, s.store, s.log)
-	go s.objects.run(ctx, s.store, s.log)
 	go s.tokenSecretsLoop(ctx)
 	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", storage.RedactDatastore(s.cfg.Datastore))
 	select {

@@ -9,8 +9,13 @@ import (
 	"fmt"
 )
 
-// Get returns the current state of an object, or ErrNotFound.
+// Get returns the current state of an object, or ErrNotFound. It reads
+// the database, and offers what it read to the cache Cached answers from.
 func (s *Store) Get(ctx context.Context, key Key) (Object, error) {
+	var mark readMark
+	if s.lists != nil {
+		mark = s.lists.mark()
+	}
 	obj := Object{Key: key}
 	var stored []byte
 	err := s.r.queryRow(ctx, s.stmts.get, key.Resource, key.Namespace, key.Name).Scan(&obj.Revision, &obj.CreateRevision, &stored)
@@ -22,6 +27,12 @@ func (s *Store) Get(ctx context.Context, key Key) (Object, error) {
 	}
 	if obj.Value, err = s.fromStorage(key, stored); err != nil {
 		return Object{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	if s.lists != nil {
+		if s.afterGetRead != nil {
+			s.afterGetRead(key)
+		}
+		s.lists.offer(obj, mark)
 	}
 	return obj, nil
 }

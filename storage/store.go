@@ -100,6 +100,9 @@ type Store struct {
 	writerDone chan struct{}
 	hub        *hub
 	lists      *listCache // nil with Config.NoListCache
+	// afterGetRead, set by tests only, runs in Get between the read and
+	// the offer to the list cache.
+	afterGetRead func(Key)
 	// listen, when set, runs until its context ends, waking the feed loop
 	// when another store commits (PostgreSQL LISTEN).
 	listen func(ctx context.Context)
