@@ -8,61 +8,38 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/sqlkube/sqlkube/cluster"
 )
 
-// The server's identity lives in its data directory, created on first
-// start like k3s does: a CA, a serving certificate signed by it, and the
-// admin's bearer token. Servers that share a datastore share a cluster
-// identity by being given the same token (--token) and, later, the CA.
+// The API server's own files, beside the cluster's in its data directory:
+// a serving certificate issued by the cluster's CA for the API's hosts,
+// and the admin kubeconfig.
 const (
-	caCertFile     = "ca.crt"
-	caKeyFile      = "ca.key"
 	servingCert    = "serving.crt"
 	servingKey     = "serving.key"
-	adminTokenFile = "admin.token"
 	kubeconfigFile = "admin.kubeconfig"
 )
 
-// pki is the loaded identity.
-type pki struct {
-	caPEM      []byte
-	caCert     *x509.Certificate
-	caKey      crypto.Signer
-	serving    tls.Certificate
-	adminToken string
-}
-
-// loadOrCreatePKI reads the identity from dir, creating what is missing.
-// The serving certificate is re-issued when it does not cover the hosts.
-func loadOrCreatePKI(dir string, hosts []string, token string) (*pki, error) {
-	p := &pki{}
-	var err error
-	if p.caCert, p.caKey, p.caPEM, err = loadOrCreateCA(dir); err != nil {
-		return nil, err
+// servingCertificate returns the serving certificate, issued by the
+// cluster's CA for hosts (see loadOrCreateServing). The server's private
+// files, the serving key and the admin kubeconfig, are made private to
+// their owner first: a write keeps an existing file's mode.
+func servingCertificate(c *cluster.Cluster, hosts []string) (tls.Certificate, error) {
+	if err := c.PrivateFiles(servingKey, kubeconfigFile); err != nil {
+		return tls.Certificate{}, err
 	}
-	if p.serving, err = loadOrCreateServing(dir, p.caCert, p.caKey, hosts); err != nil {
-		return nil, err
-	}
-	if token != "" {
-		p.adminToken = token
-	} else if p.adminToken, err = loadOrCreateToken(filepath.Join(dir, adminTokenFile)); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return loadOrCreateServing(c.DataDir, c.CA, c.CAKey, hosts)
 }
 
 func newKey() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
@@ -73,71 +50,6 @@ func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-func readPEM(path, typ string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	b, _ := pem.Decode(data)
-	if b == nil || b.Type != typ {
-		return nil, fmt.Errorf("%s: no %s PEM block", path, typ)
-	}
-	return b.Bytes, nil
-}
-
-func loadOrCreateCA(dir string) (*x509.Certificate, crypto.Signer, []byte, error) {
-	certPath, keyPath := filepath.Join(dir, caCertFile), filepath.Join(dir, caKeyFile)
-	der, err := readPEM(certPath, "CERTIFICATE")
-	if err == nil {
-		keyDER, err := readPEM(keyPath, "EC PRIVATE KEY")
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("read CA key: %w", err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("parse %s: %w", certPath, err)
-		}
-		key, err := x509.ParseECPrivateKey(keyDER)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("parse %s: %w", keyPath, err)
-		}
-		return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil, fmt.Errorf("read CA: %w", err)
-	}
-	key, err := newKey()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("generate CA key: %w", err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "sqlkube-ca@" + fmt.Sprint(now.Unix())},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("create CA: %w", err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("encode CA key: %w", err)
-	}
-	if err := writePEM(keyPath, "EC PRIVATE KEY", keyDER, 0o600); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
-		return nil, nil, nil, err
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 func serial() *big.Int {
@@ -199,33 +111,6 @@ func covers(c *x509.Certificate, hosts []string) bool {
 		}
 	}
 	return true
-}
-
-func loadOrCreateToken(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read admin token: %w", err)
-	}
-	t, err := randomToken()
-	if err != nil {
-		return "", fmt.Errorf("generate admin token: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write admin token: %w", err)
-	}
-	return t, nil
-}
-
-// randomToken returns a new bearer token: 24 random bytes in hex.
-func randomToken() (string, error) {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
 }
 
 // writeKubeconfig writes an admin kubeconfig for server at path.

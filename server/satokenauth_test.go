@@ -26,7 +26,7 @@ func newTestAuthority(t *testing.T) (*tokenAuthority, *time.Time) {
 		[]byte(`{"metadata":{"name":"robot","namespace":"default","uid":"sa-1"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	key, err := loadOrCreateServiceAccountKey(dir)
+	key, err := newKey()
 	if err != nil {
 		t.Fatal(err)
 	}
