@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -110,6 +111,37 @@ func loadOrCreateCA(dir string) (*x509.Certificate, crypto.Signer, []byte, error
 func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	return n
+}
+
+// Issue makes a new P-256 key and a certificate for it signed by the
+// cluster's CA, from tmpl (subject, validity, usages, names; the serial
+// number is set here), and writes them to the data directory as keyFile
+// (0600) and certFile (0644), for a face that keeps its certificate there
+// (the API server's serving certificate). It returns the pair as loaded
+// back from those files.
+func (c *Cluster) Issue(tmpl *x509.Certificate, certFile, keyFile string) (tls.Certificate, error) {
+	key, err := newKey()
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate the key of %s: %w", certFile, err)
+	}
+	t := *tmpl
+	t.SerialNumber = serial()
+	der, err := x509.CreateCertificate(rand.Reader, &t, c.CA, key.Public(), c.CAKey)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("create %s: %w", certFile, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("encode the key of %s: %w", certFile, err)
+	}
+	certPath, keyPath := filepath.Join(c.DataDir, certFile), filepath.Join(c.DataDir, keyFile)
+	if err := writePEM(keyPath, "EC PRIVATE KEY", keyDER, 0o600); err != nil {
+		return tls.Certificate{}, err
+	}
+	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.LoadX509KeyPair(certPath, keyPath)
 }
 
 func loadOrCreateToken(path string) (string, error) {

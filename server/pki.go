@@ -1,16 +1,10 @@
 package server
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,54 +25,29 @@ const (
 	kubeconfigFile = "admin.kubeconfig"
 )
 
-// servingCertificate returns the serving certificate, issued by the
-// cluster's CA for hosts (see loadOrCreateServing). The server's private
-// files, the serving key and the admin kubeconfig, are made private to
-// their owner first: a write keeps an existing file's mode.
+// servingCertificate returns the serving certificate, issuing a new one
+// with the cluster's CA when there is none, it expires within 30 days, it
+// misses a host, or another CA issued it. The server's private files, the
+// serving key and the admin kubeconfig, are made private to their owner
+// first: a write keeps an existing file's mode.
 func servingCertificate(c *cluster.Cluster, hosts []string) (tls.Certificate, error) {
 	if err := c.PrivateFiles(servingKey, kubeconfigFile); err != nil {
 		return tls.Certificate{}, err
 	}
-	return loadOrCreateServing(c.DataDir, c.CA, c.CAKey, hosts)
-}
-
-func newKey() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
-
-func writePEM(path, typ string, der []byte, mode os.FileMode) error {
-	data := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-	if err := os.WriteFile(path, data, mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	return n
-}
-
-// loadOrCreateServing returns the serving certificate, issuing a new one
-// when there is none, it expires within 30 days, or it misses a host.
-func loadOrCreateServing(dir string, ca *x509.Certificate, caKey crypto.Signer, hosts []string) (tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(dir, servingCert), filepath.Join(dir, servingKey)
-	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
-		if leaf, err := x509.ParseCertificate(c.Certificate[0]); err == nil && covers(leaf, hosts) &&
-			time.Until(leaf.NotAfter) > 30*24*time.Hour && leaf.CheckSignatureFrom(ca) == nil {
-			return c, nil
+	certPath, keyPath := filepath.Join(c.DataDir, servingCert), filepath.Join(c.DataDir, servingKey)
+	if cert, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
+		if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil && covers(leaf, hosts) &&
+			time.Until(leaf.NotAfter) > 30*24*time.Hour && leaf.CheckSignatureFrom(c.CA) == nil {
+			return cert, nil
 		}
-	}
-	key, err := newKey()
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("generate serving key: %w", err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "sqlkube-apiserver"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Subject:     pkix.Name{CommonName: "sqlkube-apiserver"},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.AddDate(1, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
@@ -87,21 +56,7 @@ func loadOrCreateServing(dir string, ca *x509.Certificate, caKey crypto.Signer, 
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("create serving certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("encode serving key: %w", err)
-	}
-	if err := writePEM(keyPath, "EC PRIVATE KEY", keyDER, 0o600); err != nil {
-		return tls.Certificate{}, err
-	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.LoadX509KeyPair(certPath, keyPath)
+	return c.Issue(tmpl, servingCert, servingKey)
 }
 
 func covers(c *x509.Certificate, hosts []string) bool {
