@@ -12,13 +12,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sqlkube/sqlkube/cluster"
 	"github.com/sqlkube/sqlkube/controllers/manager"
 	"github.com/sqlkube/sqlkube/server"
+	"github.com/sqlkube/sqlkube/storage"
 )
 
 func newServerCommand(opts *globalOptions) *cobra.Command {
+	ccfg := cluster.Config{}
 	cfg := server.Config{}
 	mopts := manager.Options{}
+	var retention time.Duration
 	var controllerList, tokenFile, datastorePasswordFile string
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -34,6 +38,7 @@ variable ` + envDatastorePassword + `, or PGPASSWORD / PGPASSFILE as for
 libpq; it is never logged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ccfg.Logger = opts.logger
 			cfg.Logger = opts.logger
 			cfg.Version = Version
 			mopts.Logger = opts.logger
@@ -42,25 +47,21 @@ libpq; it is never logged.`,
 				return fmt.Errorf("--controllers: %w", err)
 			}
 			var err error
-			if cfg.Token, err = clusterToken(cfg.Token, tokenFile); err != nil {
+			if ccfg.Token, err = clusterToken(ccfg.Token, tokenFile); err != nil {
 				return err
 			}
-			if cfg.DatastorePassword, err = datastorePassword(cfg.Datastore, datastorePasswordFile); err != nil {
+			if ccfg.DatastorePassword, err = datastorePassword(ccfg.Datastore, datastorePasswordFile); err != nil {
 				return err
 			}
-			s, err := newServer(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			return serveWithControllers(cmd.Context(), s, mopts)
+			return runServer(cmd.Context(), ccfg, cfg, storage.Retention{MinAge: retention}, mopts)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory for the identity, the admin kubeconfig and the SQLite database")
-	f.StringVar(&cfg.Datastore, "datastore", "", "store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default sqlite://DATA-DIR/state.db)")
+	f.StringVar(&ccfg.DataDir, "data-dir", defaultDataDir(), "directory for the identity, the admin kubeconfig and the SQLite database")
+	f.StringVar(&ccfg.Datastore, "datastore", "", "store URL: sqlite://PATH or postgres://USER@HOST:PORT/DB (default sqlite://DATA-DIR/state.db)")
 	f.StringVar(&cfg.BindAddress, "bind-address", "127.0.0.1", "address to serve the API on")
 	f.IntVar(&cfg.SecurePort, "secure-port", 6443, "HTTPS port of the API")
-	f.StringVar(&cfg.Token, "token", "", "admin bearer token (give every server of a cluster the same one); default: $"+envToken+", else created in the data dir")
+	f.StringVar(&ccfg.Token, "token", "", "admin bearer token (give every server of a cluster the same one); default: $"+envToken+", else created in the data dir")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the admin bearer token (surrounding white space is trimmed); instead of --token")
 	cmd.MarkFlagsMutuallyExclusive("token", "token-file")
 	f.StringVar(&datastorePasswordFile, "datastore-password-file", "", "file holding the PostgreSQL password (a final newline is dropped), for a --datastore URL without one; default: $"+envDatastorePassword+", then PGPASSWORD")
@@ -70,7 +71,7 @@ libpq; it is never logged.`,
 	f.IntVar(&cfg.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", 200, "writes served at once; beyond it a request gets 429")
 	f.IntVar(&cfg.MaxLongRunningInFlight, "max-long-running-requests-inflight", 2000, "watches, logs, exec and port-forwards served at once; beyond it a request gets 429")
 	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra host name or IP address the serving certificate covers (repeatable, or comma-separated), beyond localhost, the bind address and the kubernetes Service's names and ClusterIP")
-	f.DurationVar(&cfg.HistoryRetention, "history-retention", 30*24*time.Hour, "how long every change stays in the history (compacted after)")
+	f.DurationVar(&retention, "history-retention", cluster.DefaultHistoryRetention, "how long every change stays in the history (compacted after)")
 	f.Int64Var(&cfg.NotReadyTolerationSeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the not-ready:NoExecute toleration added to pods without one")
 	f.Int64Var(&cfg.UnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the unreachable:NoExecute toleration added to pods without one")
 	f.StringVar(&controllerList, "controllers", "*", "controllers to run: '*' is all of them, 'foo' enables foo, '-foo' disables it (known: "+strings.Join(manager.Names(), ", ")+")")
@@ -86,12 +87,33 @@ const (
 	envDatastorePassword = "SQLKUBE_DATASTORE_PASSWORD"
 )
 
-// newServer is server.New; tests replace it to see the configuration that
-// a command line makes.
-var newServer = server.New
+// openCluster is cluster.Open; tests replace it to see the configuration
+// that a command line makes.
+var openCluster = cluster.Open
+
+// runServer is the composition of `sqlkube server`: it opens the cluster
+// (the store and the identity, once), compacts its history, and serves the
+// API with the controllers beside it until ctx ends; the store is closed
+// last, once the server and compaction have stopped.
+func runServer(ctx context.Context, ccfg cluster.Config, cfg server.Config, keep storage.Retention, mopts manager.Options) error {
+	c, err := openCluster(ctx, ccfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := server.New(ctx, cfg, c)
+	if err != nil {
+		return err
+	}
+	cctx, stopCompaction := context.WithCancel(ctx)
+	compacted := make(chan struct{})
+	go func() { defer close(compacted); c.RunCompaction(cctx, keep, 0) }()
+	defer func() { stopCompaction(); <-compacted }()
+	return serveWithControllers(ctx, s, mopts)
+}
 
 // clusterToken is --token, else the content of --token-file, else
-// $SQLKUBE_TOKEN; "" lets the server use (or create) the data dir's.
+// $SQLKUBE_TOKEN; "" lets the cluster use (or create) the data dir's.
 func clusterToken(token, file string) (string, error) {
 	if token != "" {
 		return token, nil

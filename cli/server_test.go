@@ -9,22 +9,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sqlkube/sqlkube/server"
+	"github.com/sqlkube/sqlkube/cluster"
 )
 
 var errStop = errors.New("stop before serving")
 
-// serverConfig runs `sqlkube server args...` up to server.New and returns
-// the configuration it would have started with.
-func serverConfig(t *testing.T, args ...string) (server.Config, error) {
+// clusterConfig runs `sqlkube server args...` up to cluster.Open and
+// returns the configuration it would have opened the cluster with.
+func clusterConfig(t *testing.T, args ...string) (cluster.Config, error) {
 	t.Helper()
-	var got server.Config
-	orig := newServer
-	newServer = func(_ context.Context, cfg server.Config) (*server.Server, error) {
+	var got cluster.Config
+	orig := openCluster
+	openCluster = func(_ context.Context, cfg cluster.Config) (*cluster.Cluster, error) {
 		got = cfg
 		return nil, errStop
 	}
-	t.Cleanup(func() { newServer = orig })
+	t.Cleanup(func() { openCluster = orig })
 	cmd := NewRootCommand(&bytes.Buffer{})
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})
@@ -66,7 +66,7 @@ func TestServerToken(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(envToken, tt.env)
-			cfg, err := serverConfig(t, tt.args...)
+			cfg, err := clusterConfig(t, tt.args...)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
@@ -105,7 +105,7 @@ func TestServerDatastorePassword(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(envDatastorePassword, tt.env)
-			cfg, err := serverConfig(t, tt.args...)
+			cfg, err := clusterConfig(t, tt.args...)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sqlkube/sqlkube/cluster"
 	"github.com/sqlkube/sqlkube/internal/testenv"
 	"github.com/sqlkube/sqlkube/server"
 )
@@ -64,10 +65,8 @@ func TestDatastorePasswordNeverLogged(t *testing.T) {
 				ds = u.String()
 			}
 			logs := &syncBuffer{}
-			start(t, ds, func(c *server.Config) {
-				c.DatastorePassword = tt.password
-				c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			})
+			log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			startCluster(t, cluster.Config{Datastore: ds, DatastorePassword: tt.password, Logger: log}, func(c *server.Config) { c.Logger = log })
 			deadline := time.Now().Add(10 * time.Second)
 			for !strings.Contains(logs.String(), "serving the Kubernetes API") {
 				if time.Now().After(deadline) {

@@ -13,6 +13,9 @@
 // storage, whose revision is the resourceVersion. Errors are metav1.Status
 // values with kube-apiserver's codes and reasons (status.go).
 //
-// New prepares a Server (identity, store, bootstrap objects); Run serves
-// it over HTTPS until its context ends. A Server is safe for concurrent use.
+// New prepares a Server over an opened cluster (package cluster: the store
+// and the identity, which the caller opens, compacts and closes): its
+// serving certificate, issued by the cluster's CA, and the bootstrap
+// objects. Run serves it over HTTPS until its context ends. A Server is
+// safe for concurrent use.
 package server

@@ -12,8 +12,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/sqlkube/sqlkube/cluster"
 	"github.com/sqlkube/sqlkube/internal/testenv"
-	"github.com/sqlkube/sqlkube/server"
 )
 
 // TestTwoServersOneIdentity: servers started with the same --token on one
@@ -29,9 +29,8 @@ func TestTwoServersOneIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	withToken := func(tok string) func(*server.Config) { return func(c *server.Config) { c.Token = tok } }
-	a := start(t, url, withToken("cluster-secret"))
-	b := start(t, url, withToken("cluster-secret"))
+	a := startCluster(t, cluster.Config{Datastore: url, Token: "cluster-secret"})
+	b := startCluster(t, cluster.Config{Datastore: url, Token: "cluster-secret"})
 	if _, err := a.client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "db"}, StringData: map[string]string{"password": "s3cr3t"},
 	}, metav1.CreateOptions{}); err != nil {
@@ -78,7 +77,7 @@ func TestTwoServersOneIdentity(t *testing.T) {
 		t.Fatalf("delete through the other server: %v", err)
 	}
 
-	_, err = server.New(ctx, server.Config{DataDir: t.TempDir(), Datastore: url, Token: "another-token", SecurePort: freePort(t)})
+	_, err = cluster.Open(ctx, cluster.Config{DataDir: t.TempDir(), Datastore: url, Token: "another-token"})
 	if err == nil || !strings.Contains(err.Error(), "another token") {
 		t.Fatalf("a server with another token: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/sqlkube/sqlkube/server"
+	"github.com/sqlkube/sqlkube/storage"
 )
 
 // TestInformer: a client-go shared informer lists, watches, and sees
@@ -80,12 +81,8 @@ func TestInformer(t *testing.T) {
 // resourceVersion ends with a 410 Expired error event, on which
 // informers re-list; and bookmarks arrive when allowed.
 func TestWatchFromCompactedRevision(t *testing.T) {
-	ts := start(t, "", func(c *server.Config) {
-		c.HistoryRetention = time.Nanosecond
-		c.MinRevisions = 1
-		c.CompactionInterval = 50 * time.Millisecond
-		c.BookmarkInterval = 100 * time.Millisecond
-	})
+	ts := start(t, "", func(c *server.Config) { c.BookmarkInterval = 100 * time.Millisecond })
+	go ts.cluster.RunCompaction(t.Context(), storage.Retention{MinAge: time.Nanosecond, MinRevisions: 1}, 50*time.Millisecond)
 	ctx := context.Background()
 	cms := ts.client.CoreV1().ConfigMaps("default")
 	first, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, metav1.CreateOptions{})

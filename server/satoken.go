@@ -7,13 +7,9 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -35,8 +31,6 @@ import (
 //     valid while the Secret exists and holds the token.
 
 const (
-	// serviceAccountKeyFile is the signing key in the data directory.
-	serviceAccountKeyFile = "service-account.key"
 	// defaultServiceAccountIssuer is the issuer of bound tokens,
 	// kube-apiserver's usual --service-account-issuer.
 	defaultServiceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
@@ -64,57 +58,6 @@ const (
 	extraCredentialID = "authentication.kubernetes.io/credential-id"
 )
 
-// loadOrCreateServiceAccountKey returns the data directory's signing key
-// (PEM), creating it when there is none.
-func loadOrCreateServiceAccountKey(dir string) ([]byte, error) {
-	path := filepath.Join(dir, serviceAccountKeyFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if _, err := parseServiceAccountKey(b); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return b, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read the service-account signing key: %w", err)
-	}
-	key, err := newKey()
-	if err != nil {
-		return nil, fmt.Errorf("generate the service-account signing key: %w", err)
-	}
-	der, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("encode the service-account signing key: %w", err)
-	}
-	b = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
-	if err := writeServiceAccountKey(dir, b); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-func writeServiceAccountKey(dir string, pemKey []byte) error {
-	if err := os.WriteFile(filepath.Join(dir, serviceAccountKeyFile), pemKey, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", serviceAccountKeyFile, err)
-	}
-	return nil
-}
-
-func parseServiceAccountKey(pemKey []byte) (*ecdsa.PrivateKey, error) {
-	b, _ := pem.Decode(pemKey)
-	if b == nil || b.Type != "EC PRIVATE KEY" {
-		return nil, errors.New("no EC PRIVATE KEY PEM block")
-	}
-	key, err := x509.ParseECPrivateKey(b.Bytes)
-	if err != nil {
-		return nil, err
-	}
-	if key.Curve.Params().BitSize != 256 {
-		return nil, fmt.Errorf("a P-%d key: want P-256", key.Curve.Params().BitSize)
-	}
-	return key, nil
-}
-
 // tokenSigner signs and verifies ES256 JWS compact tokens with one key.
 // It is read-only after construction and safe for concurrent use.
 type tokenSigner struct {
@@ -126,11 +69,7 @@ type tokenSigner struct {
 	header string
 }
 
-func newTokenSigner(pemKey []byte) (*tokenSigner, error) {
-	key, err := parseServiceAccountKey(pemKey)
-	if err != nil {
-		return nil, fmt.Errorf("service-account signing key: %w", err)
-	}
+func newTokenSigner(key *ecdsa.PrivateKey) (*tokenSigner, error) {
 	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("service-account signing key: %w", err)

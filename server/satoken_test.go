@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/sqlkube/sqlkube/cluster"
 	"github.com/sqlkube/sqlkube/internal/testenv"
 	"github.com/sqlkube/sqlkube/server"
 )
@@ -288,20 +289,28 @@ func TestLegacyTokenSecret(t *testing.T) {
 // all, and an existing one that does not is re-issued.
 func TestServingCertificateCoversInClusterNames(t *testing.T) {
 	dir := t.TempDir()
-	cfg := server.Config{DataDir: dir, SecurePort: freePort(t), ServiceCIDR: "10.43.0.0/16"}
-	// newAndClose prepares a server (issuing its certificate) and closes
-	// it: Run with an ended context closes the store at once.
+	cfg := server.Config{SecurePort: freePort(t), ServiceCIDR: "10.43.0.0/16"}
+	// newAndClose opens the cluster, prepares a server (issuing its
+	// certificate) and closes the cluster.
 	newAndClose := func() {
 		t.Helper()
-		ctx, cancel := context.WithCancel(context.Background())
-		s, err := server.New(ctx, cfg)
+		ctx := context.Background()
+		c, err := cluster.Open(ctx, cluster.Config{DataDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cancel()
-		if err := s.Run(ctx); err != nil {
+		defer c.Close()
+		if _, err := server.New(ctx, cfg, c); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A serving key left readable by others (and no certificate to go
+	// with it) is private once the server has issued its own.
+	if err := os.WriteFile(filepath.Join(dir, "serving.key"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "serving.key"), 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
 	}
 	newAndClose()
 	leaf := func() *x509.Certificate {
@@ -318,6 +327,11 @@ func TestServingCertificateCoversInClusterNames(t *testing.T) {
 		return c
 	}
 	first := leaf()
+	if fi, err := os.Stat(filepath.Join(dir, "serving.key")); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("serving key has mode %v, want 0600", fi.Mode().Perm())
+	}
 	for _, h := range []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "10.43.0.1", "localhost", "127.0.0.1"} {
 		if err := first.VerifyHostname(h); err != nil {
 			t.Errorf("serving certificate does not cover %s: %v", h, err)
@@ -351,9 +365,8 @@ func TestTokenFromAnotherServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	withToken := func(c *server.Config) { c.Token = "cluster-secret" }
-	a := start(t, url, withToken)
-	b := start(t, url, withToken)
+	a := startCluster(t, cluster.Config{Datastore: url, Token: "cluster-secret"})
+	b := startCluster(t, cluster.Config{Datastore: url, Token: "cluster-secret"})
 	createServiceAccount(t, a.client, "default", "robot")
 	tr, err := createToken(a.client, "default", "robot", authenticationv1.TokenRequestSpec{})
 	if err != nil {

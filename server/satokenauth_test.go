@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -26,7 +29,7 @@ func newTestAuthority(t *testing.T) (*tokenAuthority, *time.Time) {
 		[]byte(`{"metadata":{"name":"robot","namespace":"default","uid":"sa-1"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	key, err := loadOrCreateServiceAccountKey(dir)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,12 +3,10 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,27 +17,18 @@ import (
 	"github.com/labstack/echo/v4"
 	"k8s.io/client-go/rest"
 
+	"github.com/sqlkube/sqlkube/cluster"
 	"github.com/sqlkube/sqlkube/server/openapi"
 	"github.com/sqlkube/sqlkube/server/registry"
 	"github.com/sqlkube/sqlkube/storage"
 )
 
-// Config configures a Server. DataDir is required.
+// Config configures a Server. The store, the identity and the data
+// directory come from the cluster New is given.
 type Config struct {
-	// DataDir holds the identity (CA, certificates, tokens, encryption
-	// key), the admin kubeconfig and, by default, the SQLite database.
-	DataDir string
-	// Datastore is the store URL; default sqlite://DATADIR/state.db.
-	Datastore string
-	// DatastorePassword, when set, is the PostgreSQL password, used over
-	// one in Datastore; it is never logged.
-	DatastorePassword string
 	// BindAddress and SecurePort are where the API is served (HTTPS).
 	BindAddress string
 	SecurePort  int
-	// Token, when set, is the admin bearer token (servers sharing a
-	// datastore share it); otherwise one is created in DataDir.
-	Token string
 	// TokenAuthFile is a kube-style static token file:
 	// token,user,uid,"group1,group2".
 	TokenAuthFile string
@@ -79,15 +68,6 @@ type Config struct {
 	// BookmarkInterval is how often a watch that allows bookmarks gets
 	// one (default 1 minute, like kube-apiserver).
 	BookmarkInterval time.Duration
-	// HistoryRetention is how long every change stays queryable (history,
-	// reads at past revisions, watches from old resourceVersions); older
-	// history is compacted every CompactionInterval. Defaults: 30 days,
-	// 5 minutes. The last 1,000 revisions are always kept.
-	HistoryRetention   time.Duration
-	CompactionInterval time.Duration
-	// MinRevisions is how many of the newest revisions compaction always
-	// keeps (default 1,000).
-	MinRevisions int64
 	// NotReadyTolerationSeconds and UnreachableTolerationSeconds are the
 	// tolerationSeconds of the not-ready and unreachable NoExecute
 	// tolerations added to every pod that has none (default 300).
@@ -98,13 +78,7 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-func (c *Config) setDefaults() error {
-	if c.DataDir == "" {
-		return errors.New("server: a data directory is required")
-	}
-	if c.Datastore == "" {
-		c.Datastore = "sqlite://" + filepath.Join(c.DataDir, "state.db")
-	}
+func (c *Config) setDefaults() {
 	if c.BindAddress == "" {
 		c.BindAddress = "127.0.0.1"
 	}
@@ -119,15 +93,6 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BookmarkInterval <= 0 {
 		c.BookmarkInterval = time.Minute
-	}
-	if c.HistoryRetention <= 0 {
-		c.HistoryRetention = 30 * 24 * time.Hour
-	}
-	if c.CompactionInterval <= 0 {
-		c.CompactionInterval = 5 * time.Minute
-	}
-	if c.MinRevisions <= 0 {
-		c.MinRevisions = 1000
 	}
 	if c.NotReadyTolerationSeconds <= 0 {
 		c.NotReadyTolerationSeconds = 300
@@ -159,17 +124,18 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return nil
 }
 
 // Server is the Kubernetes API server over the SQL store.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
+	cluster *cluster.Cluster
 	store   *storage.Store
 	reg     *registry.Registry
 	codec   *codec
-	pki     *pki
+	// serving is the serving certificate, issued by the cluster's CA.
+	serving tls.Certificate
 	users   *authenticator
 	e       *echo.Echo
 	ready   atomic.Bool
@@ -194,18 +160,12 @@ type Server struct {
 // maxHeaderBytes bounds a request's headers, as in kube-apiserver.
 const maxHeaderBytes = 1 << 20
 
-// New prepares a server: its identity in the data directory, the store
-// (migrated), and the bootstrap objects. Run serves it.
-func New(ctx context.Context, cfg Config) (*Server, error) {
-	if err := cfg.setDefaults(); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
-	}
-	if err := privateDataDir(cfg.DataDir, cfg.Logger); err != nil {
-		return nil, err
-	}
+// New prepares a server over c, an opened cluster: its serving
+// certificate in the cluster's data directory, and the bootstrap objects
+// in its store. Run serves it. The server neither opens nor closes the
+// store: whoever opened the cluster closes it once Run has returned.
+func New(ctx context.Context, cfg Config, c *cluster.Cluster) (*Server, error) {
+	cfg.setDefaults()
 	_, serviceNet, err := net.ParseCIDR(cfg.ServiceCIDR)
 	if err != nil {
 		return nil, fmt.Errorf("service CIDR %q: %w", cfg.ServiceCIDR, err)
@@ -213,76 +173,34 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if ones, bits := serviceNet.Mask.Size(); bits-ones < 3 {
 		return nil, fmt.Errorf("service CIDR %q is too small", cfg.ServiceCIDR)
 	}
-	hosts := servingHosts(cfg, serviceNet)
-	c, err := newCodec()
+	codec, err := newCodec()
 	if err != nil {
 		return nil, err
 	}
-	// The identity: a local CA and token first, then the cluster's from
-	// the datastore if another server already settled it.
-	if _, _, _, err := loadOrCreateCA(cfg.DataDir); err != nil {
-		return nil, err
-	}
-	token := cfg.Token
-	if token == "" {
-		if token, err = loadOrCreateToken(filepath.Join(cfg.DataDir, adminTokenFile)); err != nil {
-			return nil, err
-		}
-	}
-	tf := &lateTransformer{}
-	st, err := storage.Open(ctx, storage.Config{Datastore: cfg.Datastore, Password: cfg.DatastorePassword, Transformer: tf, Logger: cfg.Logger})
+	serving, err := servingCertificate(c, servingHosts(cfg, serviceNet))
 	if err != nil {
 		return nil, err
 	}
-	if err := shareIdentity(ctx, st, cfg.DataDir, token, cfg.Logger); err != nil {
-		st.Close()
-		return nil, err
-	}
-	key, err := storage.LoadOrCreateKey(filepath.Join(cfg.DataDir, encryptionKey))
+	users, err := newAuthenticator(c.AdminToken, cfg.TokenAuthFile)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
-	aes, err := storage.NewAESGCM(key)
+	signer, err := newTokenSigner(c.ServiceAccountKey)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
-	tf.t.Store(aes)
-	p, err := loadOrCreatePKI(cfg.DataDir, hosts, token)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	users, err := newAuthenticator(p.adminToken, cfg.TokenAuthFile)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	saKey, err := loadOrCreateServiceAccountKey(cfg.DataDir)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	signer, err := newTokenSigner(saKey)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
+	st := c.Store
 	tokens := &tokenAuthority{signer: signer, issuer: cfg.ServiceAccountIssuer, apiAudiences: []string{cfg.ServiceAccountIssuer}, store: st, now: time.Now}
 	users.sa = tokens
 	docs, err := buildOpenAPI(registry.Builtin())
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("build OpenAPI documents: %w", err)
 	}
-	s := &Server{openapi: docs, fields: &fieldManagers{scheme: c.scheme}, cfg: cfg, log: cfg.Logger, store: st, reg: registry.Builtin(), codec: c, pki: p, users: users, serviceNet: serviceNet, authz: newAuthorizer(st), tokens: tokens}
+	s := &Server{openapi: docs, fields: &fieldManagers{scheme: codec.scheme}, cfg: cfg, log: cfg.Logger, cluster: c, store: st, reg: registry.Builtin(), codec: codec, serving: serving, users: users, serviceNet: serviceNet, authz: newAuthorizer(st), tokens: tokens}
 	if err := s.bootstrap(ctx); err != nil {
-		st.Close()
 		return nil, err
 	}
 	if err := s.bootstrapPolicy(ctx); err != nil {
-		st.Close()
 		return nil, err
 	}
 	s.inflight = newInflight(cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight, cfg.MaxLongRunningInFlight)
@@ -310,32 +228,6 @@ func servingHosts(cfg Config, serviceNet *net.IPNet) []string {
 	return hosts
 }
 
-// compactLoop compacts history older than the retention window, keeping
-// at least the last 1,000 revisions, every CompactionInterval until ctx
-// ends. With several servers on one database each compacts; compaction is
-// idempotent.
-func (s *Server) compactLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.CompactionInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rev, n, err := s.store.Compact(ctx, storage.Retention{MinAge: s.cfg.HistoryRetention, MinRevisions: s.cfg.MinRevisions})
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("compaction failed", "err", err)
-			}
-			continue
-		}
-		if n > 0 {
-			s.log.Info("compacted history", "revision", rev, "rows", n)
-		}
-	}
-}
-
 // ctx returns Run's context, or a background one before Run.
 func (s *Server) ctx() context.Context {
 	if c := s.runCtx.Load(); c != nil {
@@ -361,7 +253,7 @@ func (s *Server) URL() string {
 // controller manager, as Kubernetes does. Every write it makes is
 // recorded in history as user.
 func (s *Server) Loopback(name string) (*rest.Config, error) {
-	token, err := randomToken()
+	token, err := cluster.NewToken()
 	if err != nil {
 		return nil, fmt.Errorf("loopback token for %s: %w", name, err)
 	}
@@ -369,31 +261,30 @@ func (s *Server) Loopback(name string) (*rest.Config, error) {
 	return &rest.Config{
 		Host:            s.URL(),
 		BearerToken:     token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: s.pki.caPEM},
+		TLSClientConfig: rest.TLSClientConfig{CAData: s.cluster.CAPEM},
 		UserAgent:       name,
 		QPS:             -1,
 	}, nil
 }
 
 // KubeconfigPath is where the admin kubeconfig is written.
-func (s *Server) KubeconfigPath() string { return filepath.Join(s.cfg.DataDir, kubeconfigFile) }
+func (s *Server) KubeconfigPath() string { return filepath.Join(s.cluster.DataDir, kubeconfigFile) }
 
-// Run serves the API until ctx ends, then shuts down gracefully and closes
-// the store. It writes the admin kubeconfig once it listens.
+// Run serves the API until ctx ends, then shuts down gracefully. It writes
+// the admin kubeconfig once it listens. The store stays open.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.store.Close()
 	s.runCtx.Store(&ctx)
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.BindAddress, strconv.Itoa(s.cfg.SecurePort)))
 	if err != nil {
 		return fmt.Errorf("listen on %s:%d: %w", s.cfg.BindAddress, s.cfg.SecurePort, err)
 	}
-	if err := writeKubeconfig(s.KubeconfigPath(), s.URL(), s.pki.caPEM, s.pki.adminToken); err != nil {
+	if err := writeKubeconfig(s.KubeconfigPath(), s.URL(), s.cluster.CAPEM, s.cluster.AdminToken); err != nil {
 		ln.Close()
 		return err
 	}
 	hs := &http.Server{
 		Handler:           s.e,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.pki.serving}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.serving}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -402,11 +293,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
-	go s.compactLoop(ctx)
 	go s.aggregateLoop(ctx)
 	go s.namespaces.run(ctx, s.store, s.log)
 	go s.tokenSecretsLoop(ctx)
-	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", storage.RedactDatastore(s.cfg.Datastore))
+	s.log.Info("serving the Kubernetes API", "url", s.URL(), "datastore", s.cluster.Datastore())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

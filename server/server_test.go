@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/sqlkube/sqlkube/cluster"
 	"github.com/sqlkube/sqlkube/internal/testenv"
 	"github.com/sqlkube/sqlkube/server"
 	"github.com/sqlkube/sqlkube/storage"
@@ -54,6 +55,7 @@ type testServer struct {
 	kubeconfig string
 	cfg        *rest.Config
 	client     *kubernetes.Clientset
+	cluster    *cluster.Cluster
 }
 
 func freePort(t testing.TB) int {
@@ -71,15 +73,30 @@ var dbSeq atomic.Int64
 // the test ends.
 func start(t testing.TB, datastore string, mods ...func(*server.Config)) *testServer {
 	t.Helper()
+	return startCluster(t, cluster.Config{Datastore: datastore}, mods...)
+}
+
+// startCluster opens the cluster cc names, in a data directory of its own,
+// and serves it until the test ends, as `sqlkube server` does but without
+// compaction (a test runs ts.cluster.RunCompaction if it wants it).
+func startCluster(t testing.TB, cc cluster.Config, mods ...func(*server.Config)) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg := server.Config{DataDir: dir, Datastore: datastore, SecurePort: freePort(t), Version: "test"}
+	cfg := server.Config{SecurePort: freePort(t), Version: "test"}
 	for _, m := range mods {
 		m(&cfg)
 	}
-	s, err := server.New(ctx, cfg)
+	cc.DataDir = dir
+	c, err := cluster.Open(ctx, cc)
 	if err != nil {
 		cancel()
+		t.Fatalf("open the cluster: %v", err)
+	}
+	s, err := server.New(ctx, cfg, c)
+	if err != nil {
+		cancel()
+		c.Close()
 		t.Fatalf("new server: %v", err)
 	}
 	done := make(chan error, 1)
@@ -89,8 +106,9 @@ func start(t testing.TB, datastore string, mods ...func(*server.Config)) *testSe
 		if err := <-done; err != nil {
 			t.Errorf("server: %v", err)
 		}
+		c.Close()
 	})
-	ts := &testServer{dir: dir, url: s.URL(), kubeconfig: s.KubeconfigPath()}
+	ts := &testServer{dir: dir, url: s.URL(), kubeconfig: s.KubeconfigPath(), cluster: c}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(ts.kubeconfig); err == nil {

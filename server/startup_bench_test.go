@@ -4,19 +4,24 @@ import (
 	"context"
 	"testing"
 
+	"github.com/sqlkube/sqlkube/cluster"
 	"github.com/sqlkube/sqlkube/server/registry"
 )
 
-// BenchmarkNew measures a server's start-up: identity, store, OpenAPI
-// documents, codec, bootstrap objects. Each iteration starts from an
-// empty data directory.
+// BenchmarkNew measures a server's start-up: the cluster (identity and
+// store) opened, then OpenAPI documents, codec, serving certificate and
+// bootstrap objects. Each iteration starts from an empty data directory.
 func BenchmarkNew(b *testing.B) {
 	for b.Loop() {
-		s, err := New(context.Background(), Config{DataDir: b.TempDir(), SecurePort: 1})
+		ctx := context.Background()
+		c, err := cluster.Open(ctx, cluster.Config{DataDir: b.TempDir()})
 		if err != nil {
 			b.Fatal(err)
 		}
-		s.store.Close()
+		if _, err := New(ctx, Config{SecurePort: 1}, c); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
 	}
 }
 

@@ -120,8 +120,8 @@ func (s *Server) syncTokenSecret(ctx context.Context, o storage.Object) error {
 		secret.Data[corev1.ServiceAccountTokenKey] = []byte(token)
 		changed = true
 	}
-	if !bytes.Equal(secret.Data[corev1.ServiceAccountRootCAKey], s.pki.caPEM) {
-		secret.Data[corev1.ServiceAccountRootCAKey] = s.pki.caPEM
+	if !bytes.Equal(secret.Data[corev1.ServiceAccountRootCAKey], s.cluster.CAPEM) {
+		secret.Data[corev1.ServiceAccountRootCAKey] = s.cluster.CAPEM
 		changed = true
 	}
 	if string(secret.Data[corev1.ServiceAccountNamespaceKey]) != ns {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/sqlkube/sqlkube/cluster"
 	"github.com/sqlkube/sqlkube/server"
 )
 
@@ -24,20 +25,28 @@ type Server struct {
 	DataDir    string
 }
 
-// Start runs a server until the test ends. The API server alone runs no
-// controllers and no scheduler (the sqlkube command wires those), so a test
-// drives exactly the ones it builds. mods adjust the configuration.
+// Start runs a server until the test ends: it opens a cluster in a
+// temporary directory and serves it, as `sqlkube server` does, without
+// compaction. The API server alone runs no controllers and no scheduler
+// (the sqlkube command wires those), so a test drives exactly the ones it
+// builds. mods adjust the server's configuration.
 func Start(t testing.TB, mods ...func(*server.Config)) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg := server.Config{DataDir: dir, SecurePort: freePort(t), Version: "test"}
+	cfg := server.Config{SecurePort: freePort(t), Version: "test"}
 	for _, m := range mods {
 		m(&cfg)
 	}
-	s, err := server.New(ctx, cfg)
+	c, err := cluster.Open(ctx, cluster.Config{DataDir: dir, Logger: cfg.Logger})
 	if err != nil {
 		cancel()
+		t.Fatalf("open the cluster: %v", err)
+	}
+	s, err := server.New(ctx, cfg, c)
+	if err != nil {
+		cancel()
+		c.Close()
 		t.Fatalf("start API server: %v", err)
 	}
 	done := make(chan error, 1)
@@ -47,6 +56,7 @@ func Start(t testing.TB, mods ...func(*server.Config)) *Server {
 		if err := <-done; err != nil {
 			t.Errorf("API server: %v", err)
 		}
+		c.Close()
 	})
 	ts := &Server{Kubeconfig: s.KubeconfigPath(), DataDir: dir}
 	deadline := time.Now().Add(10 * time.Second)

@@ -1,4 +1,4 @@
-package server
+package cluster
 
 import (
 	"bytes"
@@ -108,7 +108,7 @@ func TestIdentityGetsServiceAccountKey(t *testing.T) {
 	if err != nil || stale {
 		t.Fatalf("resealed record: %v, stale %v", err, stale)
 	}
-	if _, err := newTokenSigner(id.ServiceAccountKey); err != nil {
+	if _, err := parseServiceAccountKey(id.ServiceAccountKey); err != nil {
 		t.Fatalf("the record's signing key: %v", err)
 	}
 	local := localIdentity(t, first)

@@ -1,4 +1,4 @@
-package server
+package cluster
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 
 	"golang.org/x/crypto/scrypt"
 
@@ -31,7 +30,6 @@ import (
 const (
 	identityResource = "sqlkube.io.bootstrap"
 	identityName     = "cluster"
-	encryptionKey    = "encryption.key"
 )
 
 // identity is what the datastore holds, before sealing.
@@ -296,9 +294,10 @@ func readLocalIdentity(dir string) (identity, error) {
 }
 
 // writeLocalIdentity replaces the data directory's CA, encryption key and
-// service-account signing key when they differ from the cluster's; when
-// the CA or the encryption key changed, the serving certificate is then
-// re-issued by the cluster's CA.
+// service-account signing key when they differ from the cluster's. (A
+// certificate that a face issued with the replaced CA no longer verifies
+// against the new one: the API server re-issues its serving certificate
+// then.)
 func writeLocalIdentity(dir string, id identity) error {
 	local, err := readLocalIdentity(dir)
 	if err == nil && string(local.CACert) == string(id.CACert) && string(local.EncryptionKey) == string(id.EncryptionKey) {
@@ -318,37 +317,5 @@ func writeLocalIdentity(dir string, id identity) error {
 			return fmt.Errorf("write %s: %w", f.name, err)
 		}
 	}
-	if err := writeServiceAccountKey(dir, id.ServiceAccountKey); err != nil {
-		return err
-	}
-	_ = os.Remove(filepath.Join(dir, servingCert))
-	return nil
-}
-
-// lateTransformer encrypts with a key known only once the cluster
-// identity is settled, after the store has opened.
-type lateTransformer struct {
-	t atomic.Pointer[storage.AESGCM]
-}
-
-var errNoKey = errors.New("the encryption key is not loaded yet")
-
-func (l *lateTransformer) ToStorage(k storage.Key, v []byte) ([]byte, error) {
-	if t := l.t.Load(); t != nil {
-		return t.ToStorage(k, v)
-	}
-	if k.Resource == "secrets" {
-		return nil, errNoKey
-	}
-	return v, nil
-}
-
-func (l *lateTransformer) FromStorage(k storage.Key, v []byte) ([]byte, error) {
-	if t := l.t.Load(); t != nil {
-		return t.FromStorage(k, v)
-	}
-	if k.Resource == "secrets" {
-		return nil, errNoKey
-	}
-	return v, nil
+	return writeServiceAccountKey(dir, id.ServiceAccountKey)
 }

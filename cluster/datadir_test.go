@@ -1,4 +1,4 @@
-package server
+package cluster
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 )
 
 // TestDataDirIsPrivate: a data directory left readable by others (0755,
-// a 0644 database, 0644 keys and token) is the server's own after New:
-// the directory 0700, the database and its -wal and -shm files, the keys,
-// the token and the admin kubeconfig 0600.
+// a 0644 database, 0644 keys and token) is its owner's after Open: the
+// directory 0700, the database and its -wal and -shm files, the keys and
+// the token 0600.
 func TestDataDirIsPrivate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -37,11 +37,11 @@ func TestDataDirIsPrivate(t *testing.T) {
 		}
 	}
 
-	s, err := New(context.Background(), Config{DataDir: dir})
+	c, err := Open(context.Background(), Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.store.Close()
+	defer c.Close()
 	fi, err := os.Stat(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestDataDirIsPrivate(t *testing.T) {
 	if fi.Mode().Perm() != 0o700 {
 		t.Errorf("data dir has mode %v, want 0700", fi.Mode().Perm())
 	}
-	for _, name := range []string{"state.db", "state.db-wal", "state.db-shm", caKeyFile, servingKey, adminTokenFile, encryptionKey} {
+	for _, name := range []string{"state.db", "state.db-wal", "state.db-shm", caKeyFile, adminTokenFile, encryptionKey, serviceAccountKeyFile} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -58,7 +58,7 @@ func TestDataDirIsPrivate(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
 		}
 	}
-	if s.pki.adminToken != "some-token" {
-		t.Errorf("admin token %q: the existing one was not kept", s.pki.adminToken)
+	if c.AdminToken != "some-token" {
+		t.Errorf("admin token %q: the existing one was not kept", c.AdminToken)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package cluster
 
 import (
 	"errors"
@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 )
 
-// privateFiles are the data directory's files that only its owner may
-// read: keys, tokens, and the admin kubeconfig that holds a token.
-var privateFiles = []string{caKeyFile, servingKey, adminTokenFile, encryptionKey, serviceAccountKeyFile, kubeconfigFile}
+// privateFiles are the cluster's files in the data directory that only
+// its owner may read: keys and the admin token.
+var privateFiles = []string{caKeyFile, adminTokenFile, encryptionKey, serviceAccountKeyFile}
 
 // privateDataDir makes the (existing) data directory 0700, and its secret files readable by their owner only (removing any
 // group and other permission). MkdirAll and WriteFile leave an existing
-// directory's or file's mode as it was. A directory the server does not
+// directory's or file's mode as it was. A directory the process does not
 // own is only logged, since its files are private anyway.
 func privateDataDir(dir string, log *slog.Logger) error {
 	fi, err := os.Stat(dir)
@@ -29,7 +29,17 @@ func privateDataDir(dir string, log *slog.Logger) error {
 			return fmt.Errorf("make data dir %s private: %w", dir, err)
 		}
 	}
-	for _, name := range privateFiles {
+	return privateFilesIn(dir, privateFiles)
+}
+
+// PrivateFiles makes the named files of the data directory that exist
+// readable by their owner only, as Open does with the cluster's own: for
+// the private files a face keeps there (the API server's serving key and
+// admin kubeconfig).
+func (c *Cluster) PrivateFiles(names ...string) error { return privateFilesIn(c.DataDir, names) }
+
+func privateFilesIn(dir string, names []string) error {
+	for _, name := range names {
 		p := filepath.Join(dir, name)
 		fi, err := os.Lstat(p)
 		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
