@@ -55,15 +55,23 @@ check() {
 	# the first python3 on PATH (pyenv, virtualenvs): always ask that one.
 	need_ok python3-kubernetes /usr/bin/python3 -c 'import kubernetes'
 
-	# ---- Later dependencies go here (node agent, proxy, e2e). ----
-	# Uncomment each line in the issue that starts using it:
-	# need_cmd containerd containerd
-	# need_cmd runc runc
-	# need_file containernetworking-plugins /usr/lib/cni/bridge /opt/cni/bin/bridge
+	# The node agent's runtime and its tests: containerd and runc run the
+	# containers, the CNI plugins wire pod networks, docker-registry serves
+	# the images the tests build, skopeo pushes them, busybox-static is what
+	# those images hold.
+	need_cmd containerd containerd
+	need_cmd runc runc
+	need_file containernetworking-plugins /usr/lib/cni/bridge /opt/cni/bin/bridge
+	need_cmd docker-registry docker-registry
+	need_cmd skopeo skopeo
+	need_file busybox-static /bin/busybox /usr/bin/busybox
+	# unshare (util-linux) and ip (iproute2) put the node tests in a network
+	# namespace of their own.
+	need_cmd unshare util-linux
+	need_cmd ip iproute2
+
+	# ---- Later dependencies go here (proxy). ----
 	# need_cmd nft nftables
-	# need_cmd docker-registry docker-registry
-	# need_cmd skopeo skopeo
-	# need_file busybox-static /bin/busybox /usr/bin/busybox
 	# ---- End of later dependencies. ----
 }
 
