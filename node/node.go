@@ -34,6 +34,9 @@ type Config struct {
 	// NodeInfo is what `kubectl get nodes -o wide` shows: OS image,
 	// kernel, runtime and agent version.
 	NodeInfo corev1.NodeSystemInfo
+	// KubeletPort is the agent's own port, where the API server reaches
+	// it for logs, exec, attach and port forwarding (0: none).
+	KubeletPort int32
 }
 
 // Well-known condition reasons, the kubelet's.
@@ -81,6 +84,9 @@ func (c *Config) Status(now time.Time, existing []corev1.NodeCondition) corev1.N
 		Conditions:  Conditions(now, existing),
 		Addresses:   append([]corev1.NodeAddress(nil), c.Addresses...),
 		NodeInfo:    info,
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{
+			KubeletEndpoint: corev1.DaemonEndpoint{Port: c.KubeletPort},
+		},
 	}
 }
 
@@ -103,6 +109,14 @@ func (c *Config) Node(now time.Time) *corev1.Node {
 // now. A condition that already has the same status in existing keeps its
 // lastTransitionTime; the others transition at now.
 func Conditions(now time.Time, existing []corev1.NodeCondition) []corev1.NodeCondition {
+	return ConditionsWith(now, existing, nil)
+}
+
+// ConditionsWith is Conditions for a node whose agent may be unable to
+// run pods: when notReady is not nil, Ready is False with reason
+// KubeletNotReady and notReady as its message (the kubelet's words when
+// its container runtime is down).
+func ConditionsWith(now time.Time, existing []corev1.NodeCondition, notReady error) []corev1.NodeCondition {
 	t := metav1.NewTime(now)
 	cond := func(typ corev1.NodeConditionType, status corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
 		c := corev1.NodeCondition{Type: typ, Status: status, Reason: reason, Message: msg, LastHeartbeatTime: t, LastTransitionTime: t}
@@ -113,11 +127,15 @@ func Conditions(now time.Time, existing []corev1.NodeCondition) []corev1.NodeCon
 		}
 		return c
 	}
+	ready := cond(corev1.NodeReady, corev1.ConditionTrue, reasonReady, "kubelet is posting ready status")
+	if notReady != nil {
+		ready = cond(corev1.NodeReady, corev1.ConditionFalse, "KubeletNotReady", notReady.Error())
+	}
 	return []corev1.NodeCondition{
 		cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, reasonNoPressure+"Memory", "kubelet has sufficient memory available"),
 		cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
 		cond(corev1.NodePIDPressure, corev1.ConditionFalse, reasonNoPressure+"PID", "kubelet has sufficient PID available"),
-		cond(corev1.NodeReady, corev1.ConditionTrue, reasonReady, "kubelet is posting ready status"),
+		ready,
 	}
 }
 
@@ -182,7 +200,12 @@ func Register(ctx context.Context, client kubernetes.Interface, c *Config, now t
 // by type, so that conditions others own and the rest of the Node are left
 // alone.
 func PatchConditions(ctx context.Context, client kubernetes.Interface, name string, existing []corev1.NodeCondition, now time.Time) error {
-	patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": Conditions(now, existing)}})
+	return PostConditions(ctx, client, name, Conditions(now, existing))
+}
+
+// PostConditions patches conds into node name's status, merged by type.
+func PostConditions(ctx context.Context, client kubernetes.Interface, name string, conds []corev1.NodeCondition) error {
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": conds}})
 	if err != nil {
 		return fmt.Errorf("encode conditions of node %s: %w", name, err)
 	}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/sqlkube/sqlkube/node"
@@ -251,34 +249,14 @@ func containerStatus(pod *corev1.Pod, c corev1.Container, state corev1.Container
 // (same UID). A pod that is gone or was replaced is not an error: its IP
 // is released and the informer brings the new one.
 func (s *Simulator) postStatus(ctx context.Context, n *simNode, pod *corev1.Pod, status corev1.PodStatus) error {
-	patch, err := json.Marshal([]map[string]any{
-		{"op": "test", "path": "/metadata/uid", "value": pod.UID},
-		{"op": "replace", "path": "/status", "value": status},
-	})
-	if err != nil {
-		return fmt.Errorf("encode status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	_, err = s.cfg.Client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.JSONPatchType, patch, metav1.PatchOptions{}, "status")
-	switch {
-	case err == nil:
-		return nil
-	case apierrors.IsNotFound(err) || apierrors.IsBadRequest(err) && s.replaced(ctx, pod):
+	gone, err := node.PostStatus(ctx, s.cfg.Client, pod, status)
+	if gone {
 		n.ips.release(pod.UID)
-		return nil
-	default:
-		return fmt.Errorf("post status %s of pod %s/%s on node %s: %w", status.Phase, pod.Namespace, pod.Name, n.name, err)
 	}
-}
-
-// replaced reports whether the pod of pod's name is gone or has another
-// UID (a failed UID test in a status patch); false when that cannot be
-// told.
-func (s *Simulator) replaced(ctx context.Context, pod *corev1.Pod) bool {
-	cur, err := s.cfg.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return true
+	if err != nil {
+		return fmt.Errorf("on node %s: %w", n.name, err)
 	}
-	return err == nil && cur.UID != pod.UID
+	return nil
 }
 
 // deletePod finishes the deletion of pod, whose simulated containers stop
