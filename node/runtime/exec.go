@@ -171,7 +171,7 @@ type Stats struct {
 func (r *Runtime) Stats(ctx context.Context, id string) (Stats, error) {
 	ctx = r.ns(ctx)
 	resp, err := r.client.TaskService().Metrics(ctx, &tasksapi.MetricsRequest{Filters: []string{"id==" + id}})
-	if err != nil {
+	if err = errdefs.FromGRPC(err); err != nil {
 		return Stats{}, fmt.Errorf("stats of container %s: %w", id, err)
 	}
 	if len(resp.Metrics) == 0 || resp.Metrics[0].Data == nil {

@@ -209,7 +209,7 @@ func (r *Runtime) Containers(ctx context.Context) ([]ContainerStatus, error) {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	tasks, err := r.client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
-	if err != nil {
+	if err = errdefs.FromGRPC(err); err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
 	procs := map[string]*tasktypes.Process{}
@@ -253,6 +253,7 @@ func (r *Runtime) status(ctx context.Context, c containers.Container, proc *task
 	}
 	if proc == nil {
 		resp, err := r.client.TaskService().Get(ctx, &tasksapi.GetRequest{ContainerID: c.ID})
+		err = errdefs.FromGRPC(err)
 		switch {
 		case errdefs.IsNotFound(err):
 			proc = &tasktypes.Process{}
@@ -309,7 +310,8 @@ func (r *Runtime) recordExit(ctx context.Context, c containers.Container, st Con
 	if _, err := cont.SetLabels(ctx, exit); err != nil {
 		return ContainerStatus{}, fmt.Errorf("container %s: record exit: %w", c.ID, err)
 	}
-	if _, err := r.client.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: c.ID}); err != nil && !errdefs.IsNotFound(err) {
+	_, err = r.client.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: c.ID})
+	if err = errdefs.FromGRPC(err); err != nil && !errdefs.IsNotFound(err) {
 		r.log.Warn("delete exited task", "id", c.ID, "error", err)
 	}
 	labels := maps.Clone(c.Labels)
