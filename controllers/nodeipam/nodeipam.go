@@ -50,26 +50,35 @@ type Controller struct {
 	pending map[string]netip.Prefix
 }
 
-// New builds the controller over cfg and registers its Node informer. It
-// fails on a ClusterCIDR that is not an IPv4 prefix, or a mask size
-// outside [its length, 30] or cutting it in more than 2^16 ranges.
-func New(cfg *reconcile.Config) (*Controller, error) {
-	cidr, mask := cfg.ClusterCIDR, cfg.NodeCIDRMaskSize
-	if cidr == "" {
-		cidr = DefaultClusterCIDR
+// ParseRanges checks and parses a cluster CIDR and node mask size ("" and
+// 0 mean the defaults): an IPv4 prefix, and a mask size between its
+// length and 30 that cuts it in at most 2^16 ranges.
+func ParseRanges(clusterCIDR string, maskSize int) (netip.Prefix, int, error) {
+	if clusterCIDR == "" {
+		clusterCIDR = DefaultClusterCIDR
 	}
-	if mask == 0 {
-		mask = DefaultNodeCIDRMaskSize
+	if maskSize == 0 {
+		maskSize = DefaultNodeCIDRMaskSize
 	}
-	p, err := netip.ParsePrefix(cidr)
+	p, err := netip.ParsePrefix(clusterCIDR)
 	if err != nil {
-		return nil, fmt.Errorf("cluster CIDR %q: %w", cidr, err)
+		return netip.Prefix{}, 0, fmt.Errorf("cluster CIDR %q: %w", clusterCIDR, err)
 	}
 	if !p.Addr().Is4() {
-		return nil, fmt.Errorf("cluster CIDR %s: only IPv4 is supported", cidr)
+		return netip.Prefix{}, 0, fmt.Errorf("cluster CIDR %s: only IPv4 is supported", clusterCIDR)
 	}
-	if mask < p.Bits() || mask > 30 || mask-p.Bits() > maxRangeBits {
-		return nil, fmt.Errorf("node CIDR mask size %d: want between %d (the cluster CIDR's) and 30, at most %d more than the cluster CIDR's", mask, p.Bits(), maxRangeBits)
+	if maskSize < p.Bits() || maskSize > 30 || maskSize-p.Bits() > maxRangeBits {
+		return netip.Prefix{}, 0, fmt.Errorf("node CIDR mask size %d: want between %d (the cluster CIDR's) and 30, at most %d more than the cluster CIDR's", maskSize, p.Bits(), maxRangeBits)
+	}
+	return p.Masked(), maskSize, nil
+}
+
+// New builds the controller over cfg and registers its Node informer. It
+// fails when cfg's ranges do not pass ParseRanges.
+func New(cfg *reconcile.Config) (*Controller, error) {
+	p, mask, err := ParseRanges(cfg.ClusterCIDR, cfg.NodeCIDRMaskSize)
+	if err != nil {
+		return nil, err
 	}
 	inf := cfg.Informers.Core().V1().Nodes()
 	c := &Controller{
@@ -78,7 +87,7 @@ func New(cfg *reconcile.Config) (*Controller, error) {
 		synced:   inf.Informer().HasSynced,
 		log:      cfg.Log("nodeipam"),
 		recorder: cfg.Recorder("nodeipam"),
-		cluster:  p.Masked(),
+		cluster:  p,
 		mask:     mask,
 		pending:  map[string]netip.Prefix{},
 	}
