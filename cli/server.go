@@ -14,6 +14,7 @@ import (
 
 	"github.com/sqlkube/sqlkube/cluster"
 	"github.com/sqlkube/sqlkube/controllers/manager"
+	"github.com/sqlkube/sqlkube/controllers/nodeipam"
 	"github.com/sqlkube/sqlkube/server"
 	"github.com/sqlkube/sqlkube/storage"
 )
@@ -29,7 +30,8 @@ func newServerCommand(opts *globalOptions) *cobra.Command {
 		Short: "Run the Kubernetes API server on a SQL store",
 		Long: `Run the Kubernetes API server. On first start it creates a CA, a serving
 certificate and an admin token in the data directory, and it rewrites
-DATA-DIR/admin.kubeconfig at every start.
+DATA-DIR/admin.kubeconfig at every start. It also writes the node join
+token to DATA-DIR/node-token, which node agents join the cluster with.
 
 The cluster token comes from --token, --token-file or the environment
 variable ` + envToken + `, in that order. The PostgreSQL password comes
@@ -45,6 +47,9 @@ libpq; it is never logged.`,
 			mopts.Controllers = splitList(controllerList)
 			if _, err := manager.Enabled(mopts.Controllers); err != nil {
 				return fmt.Errorf("--controllers: %w", err)
+			}
+			if _, _, err := nodeipam.ParseRanges(mopts.ClusterCIDR, mopts.NodeCIDRMaskSize); err != nil {
+				return fmt.Errorf("--cluster-cidr, --node-cidr-mask-size: %w", err)
 			}
 			var err error
 			if ccfg.Token, err = clusterToken(ccfg.Token, tokenFile); err != nil {
@@ -76,6 +81,8 @@ libpq; it is never logged.`,
 	f.Int64Var(&cfg.UnreachableTolerationSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the unreachable:NoExecute toleration added to pods without one")
 	f.StringVar(&controllerList, "controllers", "*", "controllers to run: '*' is all of them, 'foo' enables foo, '-foo' disables it (known: "+strings.Join(manager.Names(), ", ")+")")
 	f.DurationVar(&mopts.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss Lease renewals before it is marked NotReady")
+	f.StringVar(&mopts.ClusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR, "pod range the nodes' pod ranges are cut from (the nodeipam controller)")
+	f.IntVar(&mopts.NodeCIDRMaskSize, "node-cidr-mask-size", nodeipam.DefaultNodeCIDRMaskSize, "prefix length of each node's pod range")
 	f.BoolVar(&mopts.LeaderElection, "leader-elect", true, "run the controllers only in the server holding the kube-system/sqlkube-controller-manager Lease")
 	return cmd
 }
@@ -104,6 +111,9 @@ func runServer(ctx context.Context, ccfg cluster.Config, cfg server.Config, keep
 	s, err := server.New(ctx, cfg, c)
 	if err != nil {
 		return err
+	}
+	if cfg.Logger != nil {
+		cfg.Logger.Info("node join token written", "path", c.NodeTokenPath())
 	}
 	cctx, stopCompaction := context.WithCancel(ctx)
 	compacted := make(chan struct{})

@@ -121,3 +121,24 @@ func TestServerDatastorePassword(t *testing.T) {
 		})
 	}
 }
+
+func TestServerPodRanges(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "defaults"},
+		{name: "given", args: []string{"--cluster-cidr", "10.42.0.0/16", "--node-cidr-mask-size", "25"}},
+		{name: "not a CIDR", args: []string{"--cluster-cidr", "10.42.0.0"}, wantErr: "--cluster-cidr"},
+		{name: "IPv6", args: []string{"--cluster-cidr", "fd00::/48"}, wantErr: "only IPv4"},
+		{name: "mask shorter than the range", args: []string{"--cluster-cidr", "10.42.0.0/16", "--node-cidr-mask-size", "8"}, wantErr: "mask size"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := clusterConfig(t, tt.args...)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}

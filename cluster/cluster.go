@@ -50,6 +50,11 @@ type Cluster struct {
 	// AdminToken is the bearer token of the cluster's admin
 	// (system:masters), the cluster token.
 	AdminToken string
+	// NodeJoinSecret is the secret of the node join token, the same in
+	// every server of the cluster, and NodeToken the whole token
+	// (K10<CA hash>::node:<secret>), also in DataDir/node-token.
+	NodeJoinSecret string
+	NodeToken      string
 
 	datastore string
 	log       *slog.Logger
@@ -104,6 +109,8 @@ func Open(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("the service-account signing key: %w", err)
 	}
 	c.EncryptionKey = id.EncryptionKey
+	c.NodeJoinSecret = id.NodeJoinSecret
+	c.NodeToken = FormatNodeToken(c.CA.Raw, c.NodeJoinSecret)
 	aes, err := storage.NewAESGCM(c.EncryptionKey)
 	if err != nil {
 		return nil, err

@@ -10,8 +10,8 @@ import (
 )
 
 // privateFiles are the cluster's files in the data directory that only
-// its owner may read: keys and the admin token.
-var privateFiles = []string{caKeyFile, adminTokenFile, encryptionKey, serviceAccountKeyFile}
+// its owner may read: keys and the admin and node tokens.
+var privateFiles = []string{caKeyFile, adminTokenFile, encryptionKey, serviceAccountKeyFile, NodeTokenFile}
 
 // privateDataDir makes the (existing) data directory 0700, and its secret files readable by their owner only (removing any
 // group and other permission). MkdirAll and WriteFile leave an existing

@@ -4,8 +4,11 @@
 //
 // It owns the data directory (its permissions and the identity's local
 // copies: CA, admin token, secrets encryption key, service-account
-// signing key), the cluster identity sealed in the datastore with the
-// cluster token, and history compaction. It does not serve anything and
+// signing key, node join token), the cluster identity sealed in the
+// datastore with the cluster token, and history compaction. The node join
+// token (nodetoken.go) is what a node agent joins with: its secret is
+// part of the identity, so every server of a cluster accepts it, and it
+// pins the cluster's CA by hash. It does not serve anything and
 // knows nothing of the API server's own files (serving certificate, admin
 // kubeconfig), which the server keeps beside them.
 //

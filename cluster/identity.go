@@ -41,6 +41,10 @@ type identity struct {
 	// tokens. Records written before December 2026 have none:
 	// shareIdentity adds one and reseals them.
 	ServiceAccountKey []byte `json:"serviceAccountKey,omitempty"`
+	// NodeJoinSecret is the secret of the node join token (see
+	// nodetoken.go). Records written before issue 14 have none:
+	// shareIdentity adds one and reseals them.
+	NodeJoinSecret string `json:"nodeJoinSecret,omitempty"`
 }
 
 // sealedIdentity is the stored form: the identity sealed with AES-256-GCM
@@ -227,7 +231,9 @@ func shareIdentity(ctx context.Context, st *storage.Store, dir, token string, lo
 		}
 		_, err = st.Create(ctx, key, value)
 		if err == nil {
-			return nil
+			// The local node token is written only now: its secret was
+			// made by readLocalIdentity and must stay the one stored.
+			return writeLocalIdentity(dir, local)
 		}
 		if !errors.Is(err, storage.ErrExists) {
 			return fmt.Errorf("store the cluster identity: %w", err)
@@ -244,14 +250,23 @@ func shareIdentity(ctx context.Context, st *storage.Store, dir, token string, lo
 		if err != nil {
 			return err
 		}
-		migrate := len(id.ServiceAccountKey) == 0
-		if migrate {
+		addServiceAccountKey := len(id.ServiceAccountKey) == 0
+		if addServiceAccountKey {
 			// Sealed before service-account tokens: this server's signing
 			// key becomes the cluster's.
 			if id.ServiceAccountKey, err = loadOrCreateServiceAccountKey(dir); err != nil {
 				return err
 			}
 		}
+		addJoinSecret := id.NodeJoinSecret == ""
+		if addJoinSecret {
+			// Sealed before node join tokens: this server's secret
+			// becomes the cluster's.
+			if id.NodeJoinSecret, err = loadOrCreateNodeJoinSecret(dir); err != nil {
+				return err
+			}
+		}
+		migrate := addServiceAccountKey || addJoinSecret
 		if !stale && !migrate {
 			return writeLocalIdentity(dir, id)
 		}
@@ -261,7 +276,7 @@ func shareIdentity(ctx context.Context, st *storage.Store, dir, token string, lo
 		}
 		switch _, err := st.Update(ctx, key, value, o.Revision); {
 		case err == nil:
-			log.Info("resealed the cluster identity", "version", sealVersionKDF, "kdf", identityKDF.Name, "N", identityKDF.N, "r", identityKDF.R, "p", identityKDF.P, "addedServiceAccountKey", migrate)
+			log.Info("resealed the cluster identity", "version", sealVersionKDF, "kdf", identityKDF.Name, "N", identityKDF.N, "r", identityKDF.R, "p", identityKDF.P, "addedServiceAccountKey", addServiceAccountKey, "addedNodeJoinSecret", addJoinSecret)
 			return writeLocalIdentity(dir, id)
 		case errors.Is(err, storage.ErrConflict):
 			// Another server resealed it meanwhile, perhaps with its own
@@ -290,15 +305,26 @@ func readLocalIdentity(dir string) (identity, error) {
 	if id.ServiceAccountKey, err = loadOrCreateServiceAccountKey(dir); err != nil {
 		return id, err
 	}
+	if id.NodeJoinSecret, err = loadOrCreateNodeJoinSecret(dir); err != nil {
+		return id, err
+	}
 	return id, nil
 }
 
-// writeLocalIdentity replaces the data directory's CA, encryption key and
-// service-account signing key when they differ from the cluster's. (A
+// writeLocalIdentity replaces the data directory's CA, encryption key,
+// service-account signing key and node token when they differ from the
+// cluster's. (A
 // certificate that a face issued with the replaced CA no longer verifies
 // against the new one: the API server re-issues its serving certificate
 // then.)
 func writeLocalIdentity(dir string, id identity) error {
+	if err := writeLocalKeys(dir, id); err != nil {
+		return err
+	}
+	return writeNodeToken(dir, id.CACert, id.NodeJoinSecret)
+}
+
+func writeLocalKeys(dir string, id identity) error {
 	local, err := readLocalIdentity(dir)
 	if err == nil && string(local.CACert) == string(id.CACert) && string(local.EncryptionKey) == string(id.EncryptionKey) {
 		if string(local.ServiceAccountKey) == string(id.ServiceAccountKey) {

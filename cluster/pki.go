@@ -144,6 +144,21 @@ func (c *Cluster) Issue(tmpl *x509.Certificate, certFile, keyFile string) (tls.C
 	return tls.LoadX509KeyPair(certPath, keyPath)
 }
 
+// Sign returns a certificate (DER) for the public key pub signed by the
+// cluster's CA, from tmpl (the serial number is set here): for a key that
+// is not the server's, such as a node agent's (see package server's
+// node-credentials endpoint). The caller checks that pub is the
+// requester's and what tmpl grants.
+func (c *Cluster) Sign(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
+	t := *tmpl
+	t.SerialNumber = serial()
+	der, err := x509.CreateCertificate(rand.Reader, &t, c.CA, pub, c.CAKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign a certificate for %s: %w", tmpl.Subject.CommonName, err)
+	}
+	return der, nil
+}
+
 func loadOrCreateToken(path string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		if t := strings.TrimSpace(string(b)); t != "" {

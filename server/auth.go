@@ -31,8 +31,9 @@ const (
 	groupAuthenticated = authz.GroupAuthenticated
 )
 
-// authenticator maps bearer tokens to users: static tokens (the admin's,
-// a token file's, loopback clients'), then service-account tokens.
+// authenticator maps requests to users: a verified client certificate
+// first, then bearer tokens: static tokens (the admin's, a token file's,
+// loopback clients'), then service-account tokens.
 type authenticator struct {
 	mu     sync.RWMutex
 	tokens map[string]user
@@ -88,9 +89,13 @@ func newAuthenticator(adminToken, tokenFile string) (*authenticator, error) {
 	return a, nil
 }
 
-// authenticate returns the user behind the request's bearer token, and
+// authenticate returns the user of the request's verified client
+// certificate (see certauth.go), else the one behind its bearer token, and
 // whether it is an in-process component's.
 func (a *authenticator) authenticate(r *http.Request) (u user, loopback, ok bool) {
+	if u, ok := certUser(r.TLS); ok {
+		return u, false, true
+	}
 	// The scheme is case-insensitive, as kube-apiserver reads it
 	// ("bearer TOKEN" works).
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")

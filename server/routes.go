@@ -37,6 +37,7 @@ func (s *Server) routes() *echo.Echo {
 		return c.String(http.StatusOK, "ok")
 	})
 	e.GET("/version", func(c echo.Context) error { return c.JSON(http.StatusOK, s.versionInfo()) })
+	s.nodeJoinRoutes(e)
 	e.Any("/*", s.serveAPI)
 	return e
 }

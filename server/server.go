@@ -284,7 +284,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	hs := &http.Server{
 		Handler:           s.e,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.serving}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},
+		TLSConfig:         s.tlsConfig(),
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,

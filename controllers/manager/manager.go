@@ -39,6 +39,9 @@ type Options struct {
 	Controllers []string
 	// NodeMonitorGracePeriod: see reconcile.Config.
 	NodeMonitorGracePeriod time.Duration
+	// ClusterCIDR and NodeCIDRMaskSize: see reconcile.Config.
+	ClusterCIDR      string
+	NodeCIDRMaskSize int
 	// LeaderElection makes the controllers run only in the server holding
 	// the Lease kube-system/sqlkube-controller-manager. Without it they
 	// run at once (a single server).
@@ -210,6 +213,8 @@ func runControllers(ctx context.Context, clientFor ClientConfig, names []string,
 			RESTConfig:             rc,
 			Logger:                 log,
 			NodeMonitorGracePeriod: opts.NodeMonitorGracePeriod,
+			ClusterCIDR:            opts.ClusterCIDR,
+			NodeCIDRMaskSize:       opts.NodeCIDRMaskSize,
 		}
 		started = append(started, cfg)
 		r, err := c.build(cfg)

@@ -11,6 +11,7 @@ import (
 	"github.com/sqlkube/sqlkube/controllers/garbagecollector"
 	"github.com/sqlkube/sqlkube/controllers/job"
 	"github.com/sqlkube/sqlkube/controllers/namespace"
+	"github.com/sqlkube/sqlkube/controllers/nodeipam"
 	"github.com/sqlkube/sqlkube/controllers/nodelifecycle"
 	"github.com/sqlkube/sqlkube/controllers/reconcile"
 	"github.com/sqlkube/sqlkube/controllers/replicaset"
@@ -41,6 +42,13 @@ var registry = []controller{
 		return s.Run, nil
 	}},
 	{"nodelifecycle", workers(4, nodelifecycle.New)},
+	{"nodeipam", func(cfg *reconcile.Config) (func(context.Context), error) {
+		c, err := nodeipam.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) { c.Run(ctx, 1) }, nil
+	}},
 	{"replicaset", workers(5, replicaset.New)},
 	{"deployment", workers(5, deployment.New)},
 	{"daemonset", workers(2, daemonset.New)},

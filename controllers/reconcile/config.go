@@ -37,6 +37,11 @@ type Config struct {
 	// bound to it are deleted (default 40s).
 	OrphanQuarantine time.Duration
 
+	// ClusterCIDR is the pod range node IPAM cuts the Nodes' ranges from
+	// (default 10.244.0.0/16), NodeCIDRMaskSize their size (default 24).
+	ClusterCIDR      string
+	NodeCIDRMaskSize int
+
 	recorders recorders
 }
 

@@ -14,7 +14,7 @@ package authz
 //     system:controller:NAME (upstream binds ServiceAccount
 //     kube-system/NAME-controller), and NAME is our controller's name.
 //     Each role holds the rules of its upstream counterpart:
-//     nodelifecycle (node-controller), replicaset (replicaset-controller),
+//     nodelifecycle and nodeipam (node-controller), replicaset (replicaset-controller),
 //     deployment (deployment-controller), daemonset (daemon-set-controller),
 //     statefulset (statefulset-controller), job (job-controller), cronjob
 //     (cronjob-controller), disruption (disruption-controller), endpoints

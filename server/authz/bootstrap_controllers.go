@@ -20,6 +20,12 @@ func controllerRoles() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 			rule("list", "watch", "get", "delete").groups(legacyGroup).resources("pods").build(),
 			eventsRule(),
 		),
+		// node-controller (upstream's node IPAM runs as it): the pod
+		// ranges of Nodes.
+		controllerRole("nodeipam",
+			rule("get", "list", "watch", "update", "patch").groups(legacyGroup).resources("nodes").build(),
+			eventsRule(),
+		),
 		// replicaset-controller
 		controllerRole("replicaset",
 			rule("get", "list", "watch", "update").groups(appsGroup, extensionsGroup).resources("replicasets").build(),
