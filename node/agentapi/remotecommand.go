@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -59,8 +60,8 @@ func (s *Server) parseSession(w http.ResponseWriter, r *http.Request) (session, 
 	ss := session{
 		namespace: r.PathValue("namespace"), pod: r.PathValue("pod"), container: r.PathValue("container"),
 		cmd:   q[corev1.ExecCommandParam],
-		stdin: boolParam(q.Get(corev1.ExecStdinParam)), stdout: boolParam(q.Get(corev1.ExecStdoutParam)),
-		stderr: boolParam(q.Get(corev1.ExecStderrParam)), tty: boolParam(q.Get(corev1.ExecTTYParam)),
+		stdin: flag(q, corev1.ExecStdinParam, "stdin"), stdout: flag(q, corev1.ExecStdoutParam, "stdout"),
+		stderr: flag(q, corev1.ExecStderrParam, "stderr"), tty: flag(q, corev1.ExecTTYParam, "tty"),
 	}
 	if !ss.stdin && !ss.stdout && !ss.stderr {
 		http.Error(w, "you must specify at least 1 of stdin, stdout, stderr", http.StatusBadRequest)
@@ -73,6 +74,16 @@ func (s *Server) parseSession(w http.ResponseWriter, r *http.Request) (session, 
 	}
 	_, ok := s.findPod(w, ss.namespace, ss.pod, ss.container)
 	return ss, ok
+}
+
+// flag reads a stream flag under the kubelet's name (input, output,
+// error, tty: "1" from kube-apiserver) or the API's (stdin, stdout,
+// stderr), for a client calling the agent directly.
+func flag(q url.Values, kubelet, api string) bool {
+	if q.Has(kubelet) {
+		return boolParam(q.Get(kubelet))
+	}
+	return boolParam(q.Get(api))
 }
 
 // serveSession upgrades the request to WebSocket or SPDY, as the client

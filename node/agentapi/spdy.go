@@ -125,7 +125,9 @@ func (s *Server) serveSessionSPDY(w http.ResponseWriter, r *http.Request, q sess
 	if msg := errorMessage(protocol, code, err); len(msg) > 0 {
 		_, _ = errStream.Write(msg)
 	}
-	for _, typ := range []string{corev1.StreamTypeStdout, corev1.StreamTypeStderr, corev1.StreamTypeError} {
+	// Every stream is closed on this side; the client waits for stdin's
+	// close too.
+	for _, typ := range []string{corev1.StreamTypeStdin, corev1.StreamTypeStdout, corev1.StreamTypeStderr, corev1.StreamTypeResize, corev1.StreamTypeError} {
 		if st := got[typ]; st != nil {
 			_ = st.Close()
 		}
@@ -133,5 +135,11 @@ func (s *Server) serveSessionSPDY(w http.ResponseWriter, r *http.Request, q sess
 	if in := got[corev1.StreamTypeStdin]; in != nil {
 		// The client may still be copying its stdin: the rest is not read.
 		go func() { _, _ = io.Copy(io.Discard, in) }()
+	}
+	// The client closes the connection once it has read the streams to
+	// their end; closing it first could cut frames it is still writing.
+	select {
+	case <-conn.CloseChan():
+	case <-time.After(closeWait):
 	}
 }
