@@ -41,10 +41,10 @@ type TermSize struct {
 // LogOptions are the options of a container log request, as
 // kube-apiserver passes them on from PodLogOptions.
 type LogOptions struct {
-	Container                            string
-	Follow, Previous, Timestamps         bool
-	TailLines, LimitBytes, SinceSeconds  *int64
-	SinceTime                            *time.Time
+	Container                           string
+	Follow, Previous, Timestamps        bool
+	TailLines, LimitBytes, SinceSeconds *int64
+	SinceTime                           *time.Time
 }
 
 // Backend is what the node agent does for the ports: read logs, run
