@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,10 +15,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
-
-	"crypto/ecdsa"
-	"crypto/elliptic"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -60,7 +60,6 @@ func agentTransport(c *cluster.Cluster) (*http.Transport, error) {
 		return nil, fmt.Errorf("issue the node agent client certificate: %w", err)
 	}
 	return &http.Transport{
-		Proxy:       nil,
 		DialContext: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig: &tls.Config{
 			Certificates:       []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
@@ -174,14 +173,13 @@ func (s *Server) proxyToAgent(q *request, addr string, loc *url.URL) {
 				pr.Out.Header.Del(h)
 			}
 			for k := range pr.Out.Header {
-				if len(k) > len("Impersonate-Extra-") && k[:len("Impersonate-Extra-")] == "Impersonate-Extra-" {
+				if strings.HasPrefix(k, "Impersonate-Extra-") {
 					pr.Out.Header.Del(k)
 				}
 			}
 		},
 		Transport:     s.agents,
 		FlushInterval: -1,
-		ErrorLog:      nil,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Debug("proxy to node agent failed", "agent", addr, "path", loc.Path, "err", err)
 			writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("error trying to reach the node agent at %s: %v", addr, err)))
