@@ -10,22 +10,17 @@ import (
 
 // connectSubresources are the pod subresources a kubelet serves and
 // kube-apiserver proxies to it: logs, exec, attach and port forwarding.
-// This server does not proxy to node agents yet; it answers them after
-// the checks kube-apiserver makes itself, so that a user learns whether
-// the pod, its node or its container is what is missing.
-var connectSubresources = map[string]string{
-	"log":         "logs are",
-	"exec":        "exec is",
-	"attach":      "attach is",
-	"portforward": "port forwarding is",
-}
+// The server makes kube-apiserver's checks (the pod, its container, its
+// node), then proxies the request to the node's agent.
+var connectSubresources = map[string]bool{"log": true, "exec": true, "attach": true, "portforward": true}
 
 func isConnect(subresource string) bool {
 	_, ok := connectSubresources[subresource]
 	return ok
 }
 
-// connect answers a pods/log, exec, attach or portforward request.
+// connect answers a pods/log, exec, attach or portforward request by
+// proxying it to the agent of the pod's node.
 func (s *Server) connect(q *request) error {
 	o, err := s.readAt(q, q.ri.name)
 	if err != nil {
@@ -39,16 +34,28 @@ func (s *Server) connect(q *request) error {
 	if !ok {
 		return apierrors.NewInternalError(fmt.Errorf("%s is a %T, not a pod", o.Key, obj))
 	}
+	container := q.r.URL.Query().Get("container")
 	if q.ri.subresource != "portforward" {
-		if err := checkContainer(pod, q.r.URL.Query().Get("container")); err != nil {
+		if err := checkContainer(pod, container); err != nil {
 			return err
+		}
+		if container == "" {
+			container = pod.Spec.Containers[0].Name
 		}
 	}
 	if pod.Spec.NodeName == "" {
 		return apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", pod.Name))
 	}
-	return apierrors.NewBadRequest(fmt.Sprintf("pod %s: %s served by the node agent of node %s, and this server does not reach node agents yet",
-		pod.Name, connectSubresources[q.ri.subresource], pod.Spec.NodeName))
+	loc, err := agentLocation(pod, q.ri.subresource, container, q.r.URL.Query())
+	if err != nil {
+		return err
+	}
+	addr, err := s.agentAddress(q, pod.Spec.NodeName)
+	if err != nil {
+		return err
+	}
+	s.proxyToAgent(q, addr, loc)
+	return nil
 }
 
 // checkContainer refuses a container the pod does not have, in

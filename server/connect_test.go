@@ -11,7 +11,7 @@ import (
 
 // TestPodConnectSubresources: logs, exec, attach and port forwarding
 // answer what kube-apiserver checks itself (the pod, its container, its
-// node) and then say plainly that no node agent is reached.
+// node) before reaching the node's agent: n1 has no Node object.
 func TestPodConnectSubresources(t *testing.T) {
 	ts, _ := startWithUsers(t)
 	ctx := context.Background()
@@ -34,14 +34,15 @@ func TestPodConnectSubresources(t *testing.T) {
 		{"log of an unscheduled pod", "GET", base + "pending/log", "", 400, "pod pending does not have a host assigned"},
 		{"log of a container the pod lacks", "GET", base + "pending/log?container=x", "", 400, "container x is not valid for pod pending"},
 		{"log of a pod of two containers, none named", "GET", base + "bound/log", "", 400, "a container name must be specified for pod bound, choose one of: [a b]"},
-		{"log of a bound pod", "GET", base + "bound/log?container=b", "", 400, "logs are served by the node agent of node n1"},
-		{"log, read-only user", "GET", base + "bound/log?container=b", "ro-token", 400, "node agent of node n1"},
+		{"log of a bound pod, its node missing", "GET", base + "bound/log?container=b", "", 404, `nodes \"n1\" not found`},
+		{"log, read-only user", "GET", base + "bound/log?container=b", "ro-token", 404, `nodes \"n1\" not found`},
 		{"exec of an unscheduled pod", "POST", base + "pending/exec?command=ls&stdout=true", "", 400, "does not have a host assigned"},
-		{"exec of a bound pod", "POST", base + "bound/exec?container=a&command=ls&stdout=true", "", 400, "exec is served by the node agent of node n1"},
+		{"exec of a bound pod", "POST", base + "bound/exec?container=a&command=ls&stdout=true", "", 404, `nodes \"n1\" not found`},
+		{"exec without a command", "POST", base + "bound/exec?container=a&stdout=true", "", 400, "you must specify a command"},
 		{"exec, read-only user", "POST", base + "bound/exec?container=a&command=ls", "ro-token", 403, "cannot create"},
 		{"exec over a WebSocket GET, read-only user", "GET", base + "bound/exec?container=a&command=ls", "ro-token", 403, "cannot create"},
-		{"attach of a bound pod", "POST", base + "bound/attach?container=a&stdout=true", "", 400, "attach is served by the node agent"},
-		{"port forwarding of a bound pod", "POST", base + "bound/portforward?ports=80", "", 400, "port forwarding is served by the node agent"},
+		{"attach of a bound pod", "POST", base + "bound/attach?container=a&stdout=true", "", 404, `nodes \"n1\" not found`},
+		{"port forwarding of a bound pod", "POST", base + "bound/portforward?ports=80", "", 404, `nodes \"n1\" not found`},
 		{"a subresource pods do not have", "GET", base + "bound/shell", "", 404, "NotFound"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -155,6 +155,9 @@ type Server struct {
 	authz *authorizer
 	// tokens issues and checks service-account tokens.
 	tokens *tokenAuthority
+	// agents dials node agents with the server's kubelet-client
+	// certificate.
+	agents *http.Transport
 }
 
 // maxHeaderBytes bounds a request's headers, as in kube-apiserver.
@@ -201,6 +204,9 @@ func New(ctx context.Context, cfg Config, c *cluster.Cluster) (*Server, error) {
 		return nil, err
 	}
 	if err := s.bootstrapPolicy(ctx); err != nil {
+		return nil, err
+	}
+	if s.agents, err = agentTransport(c); err != nil {
 		return nil, err
 	}
 	s.inflight = newInflight(cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight, cfg.MaxLongRunningInFlight)
