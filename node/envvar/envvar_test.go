@@ -75,7 +75,7 @@ func testPod() *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "demo", UID: "uid-1",
 			Labels: map[string]string{"app": "web", "tier": "front"}, Annotations: map[string]string{"note": "hi"}},
-		Spec: corev1.PodSpec{NodeName: "node-a", ServiceAccountName: "robot"},
+		Spec:   corev1.PodSpec{NodeName: "node-a", ServiceAccountName: "robot"},
 		Status: corev1.PodStatus{PodIPs: []corev1.PodIP{{IP: "10.244.0.5"}, {IP: "fd00::5"}}},
 	}
 }
