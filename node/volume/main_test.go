@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 
 	"github.com/sqlkube/sqlkube/internal/testenv"
@@ -42,7 +43,12 @@ func TestMain(m *testing.M) {
 func needMountNS(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		testenv.Missing(t, "root (to mount tmpfs)")
+		// Not a missing package: say so plainly, failing under CI like
+		// testenv.Missing.
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatal("this test mounts tmpfs and must run as root under CI")
+		}
+		t.Skip("this test mounts tmpfs and needs root; skipping")
 	}
 	if os.Getenv(nsEnv) == "" {
 		testenv.Missing(t, "unshare (util-linux, for a private mount namespace)")

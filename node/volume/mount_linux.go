@@ -11,9 +11,9 @@ import (
 	"syscall"
 )
 
-// mountTmpfs mounts a tmpfs of size bytes (0: the kernel's default) on
-// dir unless dir already is a mount point.
-func mountTmpfs(dir string, size int64) error {
+// mountTmpfs mounts a tmpfs of size bytes (0: the kernel's default) whose
+// root has permissions mode on dir, unless dir already is a mount point.
+func mountTmpfs(dir string, size int64, mode os.FileMode) error {
 	mounts, err := mountsUnder(dir)
 	if err != nil {
 		return err
@@ -23,7 +23,7 @@ func mountTmpfs(dir string, size int64) error {
 			return nil
 		}
 	}
-	opts := "mode=0777"
+	opts := fmt.Sprintf("mode=%#o", mode.Perm())
 	if size > 0 {
 		opts += ",size=" + strconv.FormatInt(size, 10)
 	}

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -274,5 +275,53 @@ func TestTmpfsEmptyDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(f.root, string(pod.UID))); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("pod directory still there: %v", err)
+	}
+}
+
+func TestSecretsInMemory(t *testing.T) {
+	needMountNS(t)
+	f := newFixture(t,
+		configMap("site", map[string]string{"a": "1"}),
+		configMap("kube-root-ca.crt", map[string]string{"ca.crt": "CA"}),
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "demo"}, Data: map[string][]byte{"pass": []byte("x")}})
+	pod := podWith(
+		cmVolume("cfg", "site", nil, nil, nil),
+		corev1.Volume{Name: "sec", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}},
+		kubeAPIAccess(nil, ""),
+	)
+	ctx := context.Background()
+	for range 2 {
+		if err := f.m.Setup(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		volume  string
+		mounted bool
+	}{
+		{"cfg", false},
+		{"sec", true},
+		{"kube-api-access-x7k2p", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.volume, func(t *testing.T) {
+			dir := f.dir(pod, tc.volume)
+			mounts, err := mountsUnder(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Equal(mounts, []string{dir}); got != tc.mounted {
+				t.Errorf("mounts under %s = %v, want a tmpfs: %v", dir, mounts, tc.mounted)
+			}
+		})
+	}
+	if got := readFile(t, filepath.Join(f.dir(pod, "sec"), "pass")); got != "x" {
+		t.Errorf("secret file = %q", got)
+	}
+	if err := f.m.Cleanup(ctx, pod.UID); err != nil {
+		t.Fatal(err)
+	}
+	if mounts, _ := mountsUnder(f.root); len(mounts) != 0 {
+		t.Errorf("still mounted after Cleanup: %v", mounts)
 	}
 }

@@ -80,6 +80,9 @@ type Manager struct {
 	tokens map[tokenKey]*token
 	// beforeSwap is passed to every atomic write; for tests.
 	beforeSwap func()
+	// memorySecrets: secret and projected volumes live on a tmpfs, so their
+	// content never reaches the disk. Needs root to mount.
+	memorySecrets bool
 }
 
 // New returns a Manager for cfg, creating cfg.Root.
@@ -111,6 +114,9 @@ func New(cfg Config) (*Manager, error) {
 		log:    cfg.Logger,
 		pods:   map[types.UID]*sync.Mutex{},
 		tokens: map[tokenKey]*token{},
+		// Like the kubelet; without root (development, the simulator) they
+		// are written to disk under Root instead.
+		memorySecrets: os.Geteuid() == 0,
 	}, nil
 }
 
@@ -179,6 +185,14 @@ func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 		if err != nil {
 			return err
 		}
+		if m.memorySecrets && (v.Secret != nil || v.Projected != nil) {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := mountTmpfs(dir, 0, 0o755); err != nil {
+				return err
+			}
+		}
 		w := atomicWriter{dir: dir, now: m.cfg.Now(), beforeSwap: m.beforeSwap}
 		changed, err := w.write(payload)
 		if err != nil {
@@ -207,7 +221,7 @@ func (m *Manager) setupEmptyDir(dir string, src *corev1.EmptyDirVolumeSource) er
 		if src.SizeLimit != nil {
 			size = src.SizeLimit.Value()
 		}
-		if err := mountTmpfs(dir, size); err != nil {
+		if err := mountTmpfs(dir, size, 0o777); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,12 +51,19 @@ func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 		tr.Status.ExpirationTimestamp = metav1.NewTime(f.now.Add(time.Duration(*tr.Spec.ExpirationSeconds) * time.Second))
 		return true, tr, nil
 	})
-	m, err := New(Config{Client: f.client, Root: f.root, Now: f.clock,
+	m, err := New(Config{Client: f.client, Root: f.root, Now: f.clock, Logger: slog.New(slog.DiscardHandler),
 		NodeAllocatable: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.m = m
+	t.Cleanup(func() {
+		// Secret and projected volumes are tmpfs mounts when run as root.
+		mounts, _ := mountsUnder(f.root)
+		for _, mp := range mounts {
+			unmount(mp)
+		}
+	})
 	return f
 }
 
