@@ -16,6 +16,9 @@
 //     "name -> ..data/name". An update writes a new directory and swaps
 //     "..data" with one rename, so a running container never sees a mix of
 //     old and new files; nothing is written when the content is unchanged.
+//     When the agent runs as root, secret and projected volumes sit on a
+//     tmpfs of their own, as with the kubelet, so secrets and tokens never
+//     reach the disk; pod directories are readable by root only either way.
 //   - hostPath: the node's own path, checked against its type
 //     (DirectoryOrCreate and FileOrCreate create it).
 //
