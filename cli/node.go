@@ -27,14 +27,21 @@ type nodeOptions struct {
 	podCIDR          string
 	nodeCIDRMaskSize int
 	cfg              sim.Config
+	agent            agentOptions
 }
 
 func newNodeCommand(opts *globalOptions) *cobra.Command {
 	o := &nodeOptions{}
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "Run a node agent (today: simulated nodes, with --simulate N)",
+		Short: "Run a node agent: this machine's containers through containerd, or simulated nodes",
 		Long: `Run a node agent against the API server of --kubeconfig.
+
+Without --simulate, it registers this machine as node --name and runs the
+pods bound to it with real containers through the containerd of
+--containerd-socket, their networks through CNI plugins on the pod range the
+API server gives the node. Containers keep running when the agent stops; a
+restarted agent adopts them.
 
 With --simulate N it runs N simulated nodes NAME-0 … NAME-(N-1) in this
 process: each registers its Node, renews its Lease every --lease-renew-interval
@@ -43,11 +50,12 @@ with an IP of the node's pod range (IPs are only written into pod status).
 Containers of pods with restartPolicy Never or OnFailure exit 0 after
 --job-duration. When the process stops, the Leases stop being renewed and
 the nodes go NotReady, like dead machines.`,
-		Example: `  sqlkube node --kubeconfig admin.kubeconfig --simulate 1000 --name sim`,
-		Args:    cobra.NoArgs,
+		Example: `  sqlkube node --kubeconfig admin.kubeconfig --name node-a --containerd-socket /run/containerd/containerd.sock
+  sqlkube node --kubeconfig admin.kubeconfig --simulate 1000 --name sim`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.simulate <= 0 {
-				return errors.New("only simulated nodes are available: pass --simulate N (the containerd node agent comes in a later issue)")
+				return o.agent.run(cmd.Context(), o.kubeconfig, o.name, o.nodeIP, opts.logger)
 			}
 			if o.name == "" {
 				return errors.New("--name is required: the simulated nodes are named NAME-0 … NAME-(N-1)")
@@ -84,7 +92,7 @@ the nodes go NotReady, like dead machines.`,
 	f.StringVar(&o.memory, "memory", "8Gi", "memory capacity of each simulated node")
 	f.StringVar(&o.pods, "pods", "110", "pod capacity of each simulated node")
 	f.StringVar(&o.ephemeral, "ephemeral-storage", "100Gi", "ephemeral-storage capacity of each simulated node")
-	f.StringVar(&o.nodeIP, "node-ip", sim.DefaultNodeIP, "InternalIP of the simulated nodes and hostIP of their pods")
+	f.StringVar(&o.nodeIP, "node-ip", "", "the node's InternalIP (default: this machine's first address; for simulated nodes "+sim.DefaultNodeIP+")")
 	f.StringVar(&o.podCIDR, "pod-cidr", sim.DefaultPodCIDR.String(), "cluster pod range; each node gets a free range of --node-cidr-mask-size bits of it (an existing Node keeps its own)")
 	f.IntVar(&o.nodeCIDRMaskSize, "node-cidr-mask-size", sim.DefaultNodeCIDRMask, "prefix length of each node's pod range")
 	f.DurationVar(&o.cfg.JobDuration, "job-duration", sim.DefaultJobDuration, "how long containers of pods with restartPolicy Never or OnFailure run before exiting 0")
@@ -92,6 +100,7 @@ the nodes go NotReady, like dead machines.`,
 	f.DurationVar(&o.cfg.RenewInterval, "lease-renew-interval", sim.DefaultRenewInterval, "how often each node renews its Lease")
 	f.DurationVar(&o.cfg.StatusInterval, "node-status-report-interval", sim.DefaultStatusInterval, "how often a node re-posts unchanged conditions")
 	f.IntVar(&o.cfg.Workers, "workers", sim.DefaultWorkers, "pod status writes in parallel")
+	o.agent.addFlags(f)
 	return cmd
 }
 
@@ -99,6 +108,9 @@ the nodes go NotReady, like dead machines.`,
 func (o *nodeOptions) config() (sim.Config, error) {
 	cfg := o.cfg
 	cfg.Prefix, cfg.Count, cfg.NodeIP, cfg.Version = o.name, o.simulate, o.nodeIP, Version
+	if cfg.NodeIP == "" {
+		cfg.NodeIP = sim.DefaultNodeIP
+	}
 	cfg.NodeCIDRMaskSize = o.nodeCIDRMaskSize
 	var err error
 	if cfg.PodCIDR, err = netip.ParsePrefix(o.podCIDR); err != nil {

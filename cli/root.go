@@ -50,6 +50,7 @@ func NewRootCommand(logOut io.Writer) *cobra.Command {
 	cmd.AddCommand(newVersionCommand(opts))
 	cmd.AddCommand(newServerCommand(opts))
 	cmd.AddCommand(newNodeCommand(opts))
+	cmd.AddCommand(newLogDriverCommand())
 	return cmd
 }
 

@@ -22,6 +22,11 @@ import (
 // asked for does not exist; the client gets 404.
 var ErrNotFound = errors.New("not found")
 
+// ErrBadRequest is wrapped by a Backend's error when the request cannot be
+// served as asked (no previous container, a container that does not run):
+// the client gets 400 with the error's message, as from the kubelet.
+var ErrBadRequest = errors.New("bad request")
+
 // Streams are an exec or attach session's streams, as the client asked
 // for them: Stdin is nil unless stdin was requested, Stdout and Stderr nil
 // unless requested. Resize carries terminal sizes while TTY is set (nil

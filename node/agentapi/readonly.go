@@ -128,6 +128,8 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("container log stream failed", "namespace", ns, "pod", name, "container", container, "err", err)
 	case errors.Is(err, ErrNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
+	case errors.Is(err, ErrBadRequest):
+		http.Error(w, err.Error(), http.StatusBadRequest)
 	default:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
