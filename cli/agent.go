@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sqlkube/sqlkube/node/agent"
+	"github.com/sqlkube/sqlkube/node/join"
 	"github.com/sqlkube/sqlkube/node/logs"
 	"github.com/sqlkube/sqlkube/node/runtime"
 )
@@ -21,6 +24,8 @@ import (
 // agentOptions are the flags of `sqlkube node` that run the containerd
 // agent.
 type agentOptions struct {
+	servers          []string
+	token            string
 	containerdSocket string
 	dataDir          string
 	port             int
@@ -28,6 +33,8 @@ type agentOptions struct {
 }
 
 func (o *agentOptions) addFlags(f *pflag.FlagSet) {
+	f.StringSliceVar(&o.servers, "server", nil, "API server URLs (https://HOST:PORT, comma-separated) to join with --token, instead of --kubeconfig")
+	f.StringVar(&o.token, "token", "", "node join token (the server's DATA-DIR/node-token); with --server, the agent exchanges it for credentials of its own, kept in --data-dir")
 	f.StringVar(&o.containerdSocket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
 	f.StringVar(&o.dataDir, "data-dir", "/var/lib/sqlkube-node", "where the agent keeps pod volumes, logs and network state")
 	f.IntVar(&o.port, "port", agent.DefaultPort, "the agent's API port, where the API server reaches it for logs, exec and port-forward (-1: off)")
@@ -49,6 +56,30 @@ func (o *agentOptions) run(ctx context.Context, kubeconfig, name, nodeIP string,
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("--data-dir %q: %w", dataDir, err)
+	}
+	if nodeIP == "" {
+		nodeIP = agent.DetectNodeIP()
+	}
+	var serving *tls.Certificate
+	switch {
+	case len(o.servers) > 0 || o.token != "":
+		if len(o.servers) == 0 || o.token == "" || kubeconfig != "" {
+			return errors.New("joining takes --server and --token, and no --kubeconfig")
+		}
+		addrs := []string{nodeIP}
+		if h, err := os.Hostname(); err == nil && h != name {
+			addrs = append(addrs, h)
+		}
+		path, creds, err := join.Join(ctx, join.Config{Servers: o.servers, Token: o.token, NodeName: name, Addresses: addrs, DataDir: dataDir, Logger: log})
+		if err != nil {
+			return fmt.Errorf("join the cluster as node %s: %w", name, err)
+		}
+		kubeconfig, serving = path, &creds.ServingCert
+	case kubeconfig == "" && os.Getenv("KUBECONFIG") == "":
+		// A node that joined earlier runs on from its own credentials.
+		if p := filepath.Join(dataDir, join.KubeconfigFile); fileExists(p) {
+			kubeconfig = p
+		}
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
@@ -77,12 +108,17 @@ func (o *agentOptions) run(ctx context.Context, kubeconfig, name, nodeIP string,
 	defer rt.Close()
 	a, err := agent.New(agent.Config{
 		Client: client, NodeName: name, NodeIP: nodeIP, Runtime: rt, DataDir: dataDir,
-		Port: o.port, ReadOnlyPort: o.readOnlyPort, ClientCAs: cas, Version: Version, Logger: log,
+		Port: o.port, ReadOnlyPort: o.readOnlyPort, ClientCAs: cas, ServingCert: serving, Version: Version, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // clusterCAs are the CAs the kubeconfig trusts for the API server: the

@@ -46,7 +46,7 @@ const (
 type Config struct {
 	Client   kubernetes.Interface
 	NodeName string
-	// NodeIP is the node's InternalIP; "" detects it (see detectNodeIP).
+	// NodeIP is the node's InternalIP; "" detects it (see DetectNodeIP).
 	NodeIP string
 	// Runtime runs the containers.
 	Runtime Runtime
@@ -128,7 +128,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Resync = DefaultResync
 	}
 	if cfg.NodeIP == "" {
-		cfg.NodeIP = detectNodeIP()
+		cfg.NodeIP = DetectNodeIP()
 	}
 	if cfg.Version == "" {
 		cfg.Version = "dev"

@@ -98,11 +98,11 @@ func osImage() string {
 	return "Linux"
 }
 
-// detectNodeIP returns the first global unicast IPv4 address of an
+// DetectNodeIP returns the first global unicast IPv4 address of an
 // interface that is up and is not one of the pod network's (the bridge
 // and its veths), or 127.0.0.1 on a machine that has none, as inside a
 // network namespace that holds only loopback.
-func detectNodeIP() string {
+func DetectNodeIP() string {
 	ifaces, err := net.Interfaces()
 	if err != nil {
 		return "127.0.0.1"

@@ -186,7 +186,7 @@ func (c config) write(is *issued, clientKey, servingKey *ecdsa.PrivateKey) error
 	if err != nil {
 		return fmt.Errorf("join: encode the node kubeconfig: %w", err)
 	}
-	return writeFile(filepath.Join(c.DataDir, kubeconfigFile), b, 0o600)
+	return writeFile(filepath.Join(c.DataDir, KubeconfigFile), b, 0o600)
 }
 
 func keyPEM(key *ecdsa.PrivateKey) ([]byte, error) {

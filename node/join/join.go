@@ -60,9 +60,11 @@ var (
 // minValidity is how long certificates must still be valid to be reused.
 const minValidity = 30 * 24 * time.Hour
 
-// The files Join keeps, under DataDir.
+// KubeconfigFile is the node's kubeconfig, under DataDir.
+const KubeconfigFile = "node.kubeconfig"
+
+// The other files Join keeps, under DataDir.
 const (
-	kubeconfigFile  = "node.kubeconfig"
 	pkiDir          = "pki"
 	caFile          = "ca.crt"
 	clientCertFile  = "node.crt"
@@ -111,7 +113,7 @@ func Join(ctx context.Context, cfg Config) (kubeconfigPath string, creds Credent
 	if err != nil {
 		return "", Credentials{}, err
 	}
-	kubeconfigPath = filepath.Join(c.DataDir, kubeconfigFile)
+	kubeconfigPath = filepath.Join(c.DataDir, KubeconfigFile)
 	creds, why := c.reuse()
 	if why == "" {
 		c.Logger.Info("reusing the node credentials", "node", c.NodeName, "kubeconfig", kubeconfigPath)
@@ -152,7 +154,7 @@ func Join(ctx context.Context, cfg Config) (kubeconfigPath string, creds Credent
 // reuse loads the credentials in the data directory, or says why they
 // cannot be used.
 func (c config) reuse() (Credentials, string) {
-	if _, err := os.Stat(filepath.Join(c.DataDir, kubeconfigFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(c.DataDir, KubeconfigFile)); err != nil {
 		return Credentials{}, "no kubeconfig"
 	}
 	dir := filepath.Join(c.DataDir, pkiDir)
