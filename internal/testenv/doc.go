@@ -1,5 +1,6 @@
-// Package testenv starts real dependencies for tests: today a private
-// PostgreSQL server, later containerd and an image registry.
+// Package testenv starts real dependencies for tests: a private PostgreSQL
+// server, a private containerd, an image registry and a busybox image to
+// push into it, and a network namespace of the tests' own.
 //
 // A test package that needs PostgreSQL usually starts one server in TestMain
 // and creates a database per test:
@@ -14,6 +15,12 @@
 // directory and die with the test binary. When the tests run as root, the
 // server runs as the "postgres" system user, because PostgreSQL refuses to run
 // as root.
+//
+// Tests that run containers or create interfaces call IsolateNetwork from
+// TestMain: the test binary runs again in a network namespace that holds
+// only loopback, so no packet can reach the host's networks. Containerd,
+// Registry and PushBusybox start what those tests need, for one test (or
+// one TestMain) each, and stop it when it ends.
 //
 // A dependency that is not installed is reported with Missing: under CI
 // (CI=true) that fails the test, elsewhere it skips it. "make deps" installs
