@@ -109,14 +109,21 @@ func (c *Config) Node(now time.Time) *corev1.Node {
 // now. A condition that already has the same status in existing keeps its
 // lastTransitionTime; the others transition at now.
 func Conditions(now time.Time, existing []corev1.NodeCondition) []corev1.NodeCondition {
-	return ConditionsWith(now, existing, nil)
+	return ConditionsWith(now, existing, Health{})
 }
 
-// ConditionsWith is Conditions for a node whose agent may be unable to
-// run pods: when notReady is not nil, Ready is False with reason
-// KubeletNotReady and notReady as its message (the kubelet's words when
-// its container runtime is down).
-func ConditionsWith(now time.Time, existing []corev1.NodeCondition, notReady error) []corev1.NodeCondition {
+// Health is what an agent observes of its node beyond being alive: why
+// it cannot run pods (nil: it can) and which resources run short.
+type Health struct {
+	NotReady                                  error
+	MemoryPressure, DiskPressure, PIDPressure bool
+}
+
+// ConditionsWith is Conditions for a node in health h: Ready is False with
+// reason KubeletNotReady and h.NotReady as its message (the kubelet's
+// words when its container runtime is down), and a pressure condition is
+// True when h says so, with the kubelet's reasons.
+func ConditionsWith(now time.Time, existing []corev1.NodeCondition, h Health) []corev1.NodeCondition {
 	t := metav1.NewTime(now)
 	cond := func(typ corev1.NodeConditionType, status corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
 		c := corev1.NodeCondition{Type: typ, Status: status, Reason: reason, Message: msg, LastHeartbeatTime: t, LastTransitionTime: t}
@@ -127,14 +134,20 @@ func ConditionsWith(now time.Time, existing []corev1.NodeCondition, notReady err
 		}
 		return c
 	}
+	pressure := func(typ corev1.NodeConditionType, on bool, okReason, okMsg, onReason, onMsg string) corev1.NodeCondition {
+		if on {
+			return cond(typ, corev1.ConditionTrue, onReason, onMsg)
+		}
+		return cond(typ, corev1.ConditionFalse, okReason, okMsg)
+	}
 	ready := cond(corev1.NodeReady, corev1.ConditionTrue, reasonReady, "kubelet is posting ready status")
-	if notReady != nil {
-		ready = cond(corev1.NodeReady, corev1.ConditionFalse, "KubeletNotReady", notReady.Error())
+	if h.NotReady != nil {
+		ready = cond(corev1.NodeReady, corev1.ConditionFalse, "KubeletNotReady", h.NotReady.Error())
 	}
 	return []corev1.NodeCondition{
-		cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, reasonNoPressure+"Memory", "kubelet has sufficient memory available"),
-		cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-		cond(corev1.NodePIDPressure, corev1.ConditionFalse, reasonNoPressure+"PID", "kubelet has sufficient PID available"),
+		pressure(corev1.NodeMemoryPressure, h.MemoryPressure, reasonNoPressure+"Memory", "kubelet has sufficient memory available", "KubeletHasInsufficientMemory", "kubelet has insufficient memory available"),
+		pressure(corev1.NodeDiskPressure, h.DiskPressure, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", "KubeletHasDiskPressure", "kubelet has disk pressure"),
+		pressure(corev1.NodePIDPressure, h.PIDPressure, reasonNoPressure+"PID", "kubelet has sufficient PID available", "KubeletHasInsufficientPID", "kubelet has insufficient PID available"),
 		ready,
 	}
 }

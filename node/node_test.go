@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -241,5 +242,24 @@ func TestLeaseRenew(t *testing.T) {
 	}
 	if got := get().Spec.RenewTime.Time; !got.Equal(t0.Add(20 * time.Second)) {
 		t.Errorf("renewTime after conflict = %v", got)
+	}
+}
+
+func TestConditionsWithHealth(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	healthy := Conditions(now.Add(-time.Minute), nil)
+	got := ConditionsWith(now, healthy, Health{NotReady: errors.New("container runtime is down: connection refused"), MemoryPressure: true})
+	byType := map[corev1.NodeConditionType]corev1.NodeCondition{}
+	for _, c := range got {
+		byType[c.Type] = c
+	}
+	if r := byType[corev1.NodeReady]; r.Status != corev1.ConditionFalse || r.Reason != "KubeletNotReady" || !r.LastTransitionTime.Time.Equal(now) {
+		t.Errorf("Ready = %+v, want False KubeletNotReady since now", r)
+	}
+	if m := byType[corev1.NodeMemoryPressure]; m.Status != corev1.ConditionTrue || m.Reason != "KubeletHasInsufficientMemory" {
+		t.Errorf("MemoryPressure = %+v, want True KubeletHasInsufficientMemory", m)
+	}
+	if d := byType[corev1.NodeDiskPressure]; d.Status != corev1.ConditionFalse || !d.LastTransitionTime.Time.Equal(now.Add(-time.Minute)) {
+		t.Errorf("DiskPressure = %+v, want False, unchanged since a minute ago", d)
 	}
 }

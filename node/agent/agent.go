@@ -319,7 +319,7 @@ func (a *Agent) heartbeat(ctx context.Context, lease *node.Lease) {
 	health := time.NewTicker(2 * time.Second)
 	defer health.Stop()
 	lastPosted := time.Now()
-	var lastErr error
+	var last node.Health
 	for {
 		select {
 		case <-ctx.Done():
@@ -329,34 +329,24 @@ func (a *Agent) heartbeat(ctx context.Context, lease *node.Lease) {
 				a.log.Warn("renew node lease", "err", err)
 			}
 		case <-health.C:
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := a.rt.Ping(pctx)
-			cancel()
-			if err != nil {
-				err = fmt.Errorf("container runtime is down: %w", err)
-				a.runtimeErr.Store(&err)
-			} else {
-				a.runtimeErr.Store(nil)
-			}
-			changed := (err == nil) != (lastErr == nil)
+			h := a.health(ctx)
+			changed := (h.NotReady == nil) != (last.NotReady == nil) || h.MemoryPressure != last.MemoryPressure ||
+				h.DiskPressure != last.DiskPressure || h.PIDPressure != last.PIDPressure
 			if !changed && time.Since(lastPosted) < a.cfg.StatusInterval {
 				continue
 			}
 			if changed {
-				if err != nil {
-					a.log.Error("node not ready", "err", err)
-				} else {
-					a.log.Info("container runtime is back: node ready")
-				}
+				a.log.Info("node conditions changed", "notReady", h.NotReady, "memoryPressure", h.MemoryPressure,
+					"diskPressure", h.DiskPressure, "pidPressure", h.PIDPressure)
 			}
 			var existing []corev1.NodeCondition
 			if n := a.node.Load(); n != nil {
 				existing = n.Status.Conditions
 			}
-			conds := node.ConditionsWith(time.Now(), existing, err)
-			if perr := node.PostConditions(ctx, a.client, a.cfg.NodeName, conds); perr != nil {
+			conds := node.ConditionsWith(time.Now(), existing, h)
+			if err := node.PostConditions(ctx, a.client, a.cfg.NodeName, conds); err != nil {
 				if ctx.Err() == nil {
-					a.log.Warn("post node conditions", "err", perr)
+					a.log.Warn("post node conditions", "err", err)
 				}
 				continue
 			}
@@ -365,9 +355,26 @@ func (a *Agent) heartbeat(ctx context.Context, lease *node.Lease) {
 				n.Status.Conditions = conds
 				a.node.Store(n)
 			}
-			lastPosted, lastErr = time.Now(), err
+			lastPosted, last = time.Now(), h
 		}
 	}
+}
+
+// health observes the node: whether containerd answers (and remembers
+// the answer for the pod workers) and which resources run short.
+func (a *Agent) health(ctx context.Context) node.Health {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := a.rt.Ping(pctx)
+	cancel()
+	if err != nil {
+		err = fmt.Errorf("container runtime is down: %w", err)
+		a.runtimeErr.Store(&err)
+	} else {
+		a.runtimeErr.Store(nil)
+	}
+	h := node.Health{NotReady: err}
+	h.MemoryPressure, h.DiskPressure, h.PIDPressure = pressure(a.cfg.DataDir)
+	return h
 }
 
 // runtimeHealthy returns why the runtime cannot run pods, or nil.

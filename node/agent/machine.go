@@ -38,24 +38,27 @@ func capacity(dataDir string) (corev1.ResourceList, error) {
 }
 
 // memTotal reads MemTotal from /proc/meminfo, in bytes.
-func memTotal() (int64, error) {
+func memTotal() (int64, error) { return meminfo("MemTotal:") }
+
+// meminfo reads one field of /proc/meminfo (given in kB), in bytes.
+func meminfo(field string) (int64, error) {
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
-		return 0, fmt.Errorf("read memory size: %w", err)
+		return 0, fmt.Errorf("read memory figures: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+		if len(fields) >= 2 && fields[0] == field {
 			kb, err := strconv.ParseInt(fields[1], 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("parse MemTotal %q: %w", fields[1], err)
+				return 0, fmt.Errorf("parse %s %q: %w", field, fields[1], err)
 			}
 			return kb * 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("no MemTotal in /proc/meminfo")
+	return 0, fmt.Errorf("no %s in /proc/meminfo", field)
 }
 
 // systemInfo returns what `kubectl get nodes -o wide` shows of this
@@ -124,3 +127,38 @@ func DetectNodeIP() string {
 	}
 	return "127.0.0.1"
 }
+
+// Eviction thresholds the kubelet uses by default: less than 100 MiB of
+// memory available, less than 10% of the node's file system free; and,
+// for processes, more than 90% of pid_max in use.
+const (
+	memoryAvailableMin = 100 << 20
+	diskAvailableMin   = 0.10
+	pidsUsedMax        = 0.90
+)
+
+// pressure reports which of memory, disk (the file system of dataDir) and
+// process ids run short on this machine now.
+func pressure(dataDir string) (memory, disk, pids bool) {
+	if avail, err := memAvailable(); err == nil {
+		memory = avail < memoryAvailableMin
+	}
+	var fs unix.Statfs_t
+	if unix.Statfs(dataDir, &fs) == nil && fs.Blocks > 0 {
+		disk = float64(fs.Bavail)/float64(fs.Blocks) < diskAvailableMin
+	}
+	if pidMax, err := strconv.Atoi(readTrimmed("/proc/sys/kernel/pid_max")); err == nil && pidMax > 0 {
+		// /proc/loadavg: "0.00 0.01 0.05 1/123 456": running/total tasks.
+		if f := strings.Fields(readTrimmed("/proc/loadavg")); len(f) >= 4 {
+			if _, total, ok := strings.Cut(f[3], "/"); ok {
+				if n, err := strconv.Atoi(total); err == nil {
+					pids = float64(n)/float64(pidMax) > pidsUsedMax
+				}
+			}
+		}
+	}
+	return memory, disk, pids
+}
+
+// memAvailable reads MemAvailable from /proc/meminfo, in bytes.
+func memAvailable() (int64, error) { return meminfo("MemAvailable:") }
