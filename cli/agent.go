@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	containerdlog "github.com/containerd/log"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -100,6 +101,11 @@ func (o *agentOptions) run(ctx context.Context, kubeconfig, name, nodeIP string,
 	driver, err := logDriverLink(dataDir)
 	if err != nil {
 		return err
+	}
+	// containerd's client logs through a logger of its own (logrus): its
+	// retries ("trying next host") are noise next to the agent's errors.
+	if err := containerdlog.SetLevel("warn"); err != nil {
+		return fmt.Errorf("containerd client log level: %w", err)
 	}
 	rt, err := runtime.New(ctx, runtime.Config{Address: o.containerdSocket, StateDir: dataDir, LogDriver: driver, Logger: log})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 )
 
 // globalOptions holds the root command's persistent flags and what is built
@@ -43,6 +44,9 @@ func NewRootCommand(logOut io.Writer) *cobra.Command {
 				return err
 			}
 			opts.logger = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+			// client-go logs through klog (event broadcasters, leader
+			// election): into the same log, in the same format.
+			klog.SetSlogLogger(opts.logger)
 			return nil
 		},
 	}
