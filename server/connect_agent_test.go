@@ -10,6 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,11 +25,12 @@ import (
 	"k8s.io/client-go/transport/spdy"
 	"k8s.io/client-go/util/exec"
 
+	"github.com/sqlkube/sqlkube/internal/testenv"
 	"github.com/sqlkube/sqlkube/node/agentapi"
 )
 
-// echoBackend runs "echo ARGS" and "exit N", logs one line, and echoes
-// port 80.
+// echoBackend runs "echo ARGS", "exit N" and "cat" (stdin to stdout),
+// attaches as cat does, logs one line, and echoes port 80.
 type echoBackend struct{}
 
 func (echoBackend) Pods() []corev1.Pod {
@@ -43,15 +47,23 @@ func (echoBackend) Logs(ctx context.Context, ns, pod string, o agentapi.LogOptio
 	return err
 }
 func (echoBackend) Exec(ctx context.Context, ns, pod, c string, cmd []string, s agentapi.Streams) (int, error) {
-	if cmd[0] == "exit" {
+	switch cmd[0] {
+	case "exit":
 		n, _ := strconv.Atoi(cmd[1])
 		return n, nil
+	case "cat":
+		_, err := io.Copy(s.Stdout, s.Stdin)
+		return 0, err
 	}
 	fmt.Fprint(s.Stdout, strings.Join(cmd[1:], " "))
 	return 0, nil
 }
 func (echoBackend) Attach(ctx context.Context, ns, pod, c string, s agentapi.Streams) error {
-	return errors.New("no attach")
+	if s.Stdin == nil {
+		return errors.New("attach without stdin")
+	}
+	_, err := io.Copy(s.Stdout, s.Stdin)
+	return err
 }
 func (echoBackend) PortForward(ctx context.Context, ns, pod string, port int32, conn io.ReadWriteCloser) error {
 	defer conn.Close()
@@ -156,5 +168,78 @@ func TestConnectThroughTheAgentAPI(t *testing.T) {
 				t.Fatalf("got %q %v", got, err)
 			}
 		})
+	}
+}
+
+// TestKubectlThroughTheAgentAPI runs the installed kubectl's exec and
+// attach against the API server and a real agentapi.Server, over SPDY
+// (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false) and over WebSocket.
+func TestKubectlThroughTheAgentAPI(t *testing.T) {
+	kubectl, err := osexec.LookPath("kubectl")
+	if err != nil {
+		testenv.Missing(t, "kubectl")
+	}
+	ts, _ := startWithUsers(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.cluster.CA)
+	srv, err := agentapi.New(agentapi.Config{Backend: echoBackend{}, Addr: "127.0.0.1:0", ClientCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	createNode(t, ts, "n1", srv.Addr())
+	createPod(t, ts, "p", "n1", "c")
+
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		stdin    string
+		openIn   bool // stdin stays open: a terminal the user has not closed
+		wantOut  string
+		wantCode int
+	}{
+		{name: "exec", args: []string{"exec", "p", "--", "echo", "hi"}, wantOut: "hi"},
+		{name: "exec -i", args: []string{"exec", "-i", "p", "--", "cat"}, stdin: "fed through stdin\n", wantOut: "fed through stdin\n"},
+		{name: "exec -i, stdin not read", args: []string{"exec", "-i", "p", "--", "echo", "done"}, stdin: "ignored\n", wantOut: "done"},
+		{name: "exec -i, stdin left open", args: []string{"exec", "-i", "p", "--", "echo", "done"}, openIn: true, wantOut: "done"},
+		{name: "exit code", args: []string{"exec", "p", "--", "exit", "7"}, wantCode: 7},
+		{name: "attach -i", args: []string{"attach", "-i", "p"}, stdin: "attached\n", wantOut: "attached\n"},
+	} {
+		for _, ws := range []string{"false", "true"} {
+			t.Run(tc.name+" websockets="+ws, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				cmd := osexec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", ts.kubeconfig, "--cache-dir", filepath.Join(t.TempDir(), "cache")}, tc.args...)...)
+				cmd.Env = append(os.Environ(), "KUBECTL_REMOTE_COMMAND_WEBSOCKETS="+ws)
+				cmd.Stdin = strings.NewReader(tc.stdin)
+				if tc.openIn {
+					r, w, err := os.Pipe()
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer w.Close()
+					defer r.Close()
+					cmd.Stdin = r
+				}
+				var out, errb bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &errb
+				err := cmd.Run()
+				var ee *osexec.ExitError
+				switch {
+				case tc.wantCode != 0:
+					if !errors.As(err, &ee) || ee.ExitCode() != tc.wantCode {
+						t.Fatalf("got %v, want exit code %d; stderr %s", err, tc.wantCode, errb.String())
+					}
+				case err != nil:
+					t.Fatalf("%v; stderr %s", err, errb.String())
+				}
+				if out.String() != tc.wantOut {
+					t.Fatalf("stdout %q, want %q; stderr %s", out.String(), tc.wantOut, errb.String())
+				}
+			})
+		}
 	}
 }

@@ -160,9 +160,28 @@ func runtimeStreams(ctx context.Context, s agentapi.Streams) runtime.Streams {
 	return out
 }
 
-// Attach is not served yet: containers' standard streams go to their log.
+// Attach follows a running container's output until it exits, as the
+// runtime attaches: stdin is not attachable yet, and asking for it fails
+// the session with an error saying so. A runtime that cannot attach (the
+// simulated one) answers a bad request.
 func (a *Agent) Attach(ctx context.Context, namespace, pod, container string, s agentapi.Streams) error {
-	return badRequest("attach to %s/%s: this node agent does not attach to containers yet; use kubectl logs -f or kubectl exec", namespace, pod)
+	// Asked of the runtime here rather than in the Runtime interface, which
+	// the simulated runtimes implement without attach.
+	type attacher interface {
+		Attach(ctx context.Context, id string, s runtime.Streams) error
+	}
+	rt, ok := a.rt.(attacher)
+	if !ok {
+		return badRequest("attach to %s/%s: this node's runtime does not attach to containers; use kubectl logs -f or kubectl exec", namespace, pod)
+	}
+	c, err := a.runningContainer(ctx, namespace, pod, container)
+	if err != nil {
+		return err
+	}
+	if err := rt.Attach(ctx, c.ID, runtimeStreams(ctx, s)); err != nil {
+		return fmt.Errorf("attach to container %s of pod %s/%s: %w", container, namespace, pod, err)
+	}
+	return nil
 }
 
 // PortForward connects conn to port of the pod's network namespace.

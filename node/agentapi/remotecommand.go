@@ -152,8 +152,11 @@ func errorMessage(protocol string, exitCode int, err error) []byte {
 }
 
 // decodeResizes sends the terminal sizes JSON-encoded on r to sizes until
-// r ends or ctx does, then closes sizes.
+// r ends, then closes sizes. Once ctx ends sizes are dropped, and what
+// follows a malformed size is read and dropped: r is read to its end, so
+// that a stream nobody reads does not hold up the connection.
 func decodeResizes(ctx context.Context, r io.Reader, sizes chan<- TermSize) {
+	defer func() { _, _ = io.Copy(io.Discard, r) }()
 	defer close(sizes)
 	dec := json.NewDecoder(r)
 	for {
@@ -164,7 +167,6 @@ func decodeResizes(ctx context.Context, r io.Reader, sizes chan<- TermSize) {
 		select {
 		case sizes <- size:
 		case <-ctx.Done():
-			return
 		}
 	}
 }

@@ -51,6 +51,19 @@ func upgradeSPDY(w http.ResponseWriter, r *http.Request, protocols []string) (ht
 // serveSessionSPDY serves an exec or attach session over SPDY: the
 // client opens a stream per channel (error, and stdin, stdout, stderr and
 // resize as asked), each named by its streamType header.
+//
+// The session ends as a kubelet's does: the status goes on the error
+// stream, then every stream is closed. client-go returns once it has read
+// stdout, stderr and the error stream to their end, without waiting for
+// its stdin copy, and closes the connection; the connection is closed
+// here only after that (or after closeWait), since closing it while the
+// client still writes stdin frames would answer them with a TCP reset
+// that can discard the output the client has not read yet.
+//
+// A stream the client opens beyond those asked for (client-go opens
+// stderr whenever it has a writer for it, whatever the request said) is
+// answered and reset at once: left open, the client would read it until
+// the connection closed.
 func (s *Server) serveSessionSPDY(w http.ResponseWriter, r *http.Request, q session, fn run) {
 	conn, protocol, incoming := upgradeSPDY(w, r, remotecommand.SupportedStreamingProtocols)
 	if conn == nil {
@@ -69,6 +82,66 @@ func (s *Server) serveSessionSPDY(w http.ResponseWriter, r *http.Request, q sess
 
 	want := map[string]bool{corev1.StreamTypeError: true, corev1.StreamTypeStdin: q.stdin, corev1.StreamTypeStdout: q.stdout,
 		corev1.StreamTypeStderr: q.stderr, corev1.StreamTypeResize: q.tty && protocol != remotecommand.StreamProtocolV2Name && protocol != remotecommand.StreamProtocolV1Name && protocol != ""}
+	got, ok := s.awaitStreams(ctx, q, incoming, want)
+	if !ok {
+		return
+	}
+	// Streams opened from now on are not served.
+	go func() {
+		for {
+			select {
+			case ns := <-incoming:
+				s.log.Debug("unexpected stream", "type", ns.stream.Headers().Get(corev1.StreamType), "pod", q.pod)
+				go resetAfterReply(ctx, ns)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	st := Streams{TTY: q.tty}
+	var stdin *io.PipeReader
+	if in := got[corev1.StreamTypeStdin]; in != nil {
+		stdin = drainedPipe(in)
+		st.Stdin = stdin
+	}
+	if out := got[corev1.StreamTypeStdout]; out != nil {
+		st.Stdout = out
+	}
+	if e := got[corev1.StreamTypeStderr]; e != nil {
+		st.Stderr = e
+	}
+	if rs := got[corev1.StreamTypeResize]; rs != nil {
+		sizes := make(chan TermSize, 4)
+		st.Resize = sizes
+		go decodeResizes(ctx, rs, sizes)
+	}
+	code, err := s.runSession(ctx, q, fn, st)
+	if stdin != nil {
+		// Whatever still reads stdin (a copy into the container) ends;
+		// the client's further stdin is read and dropped.
+		_ = stdin.Close()
+	}
+	if msg := errorMessage(protocol, code, err); len(msg) > 0 {
+		_, _ = got[corev1.StreamTypeError].Write(msg)
+	}
+	for _, typ := range []string{corev1.StreamTypeStdout, corev1.StreamTypeStderr, corev1.StreamTypeError, corev1.StreamTypeResize, corev1.StreamTypeStdin} {
+		if st := got[typ]; st != nil {
+			_ = st.Close()
+		}
+	}
+	select {
+	case <-conn.CloseChan():
+	case <-ctx.Done():
+	case <-time.After(closeWait):
+		s.log.Debug("client did not close the exec or attach connection", "namespace", q.namespace, "pod", q.pod)
+	}
+}
+
+// awaitStreams waits for the client to open the streams want names and
+// for their replies to be sent, resetting any other. It gives up after
+// the stream creation timeout or when ctx ends.
+func (s *Server) awaitStreams(ctx context.Context, q session, incoming <-chan newStream, want map[string]bool) (map[string]httpstream.Stream, bool) {
 	expected := 0
 	for _, ok := range want {
 		if ok {
@@ -85,61 +158,48 @@ func (s *Server) serveSessionSPDY(w http.ResponseWriter, r *http.Request, q sess
 			typ := ns.stream.Headers().Get(corev1.StreamType)
 			if !want[typ] || got[typ] != nil {
 				s.log.Debug("unexpected stream", "type", typ, "pod", q.pod)
-				_ = ns.stream.Reset()
+				go resetAfterReply(ctx, ns)
 				continue
 			}
 			got[typ] = ns.stream
 			replies = append(replies, ns.replySent)
 		case <-timeout.C:
 			s.log.Debug("exec or attach streams not opened in time", "namespace", q.namespace, "pod", q.pod, "got", len(got), "want", expected)
-			return
+			return nil, false
 		case <-ctx.Done():
-			return
+			return nil, false
 		}
 	}
 	for _, reply := range replies {
 		select {
 		case <-reply:
 		case <-ctx.Done():
-			return
+			return nil, false
 		}
 	}
+	return got, true
+}
 
-	st := Streams{TTY: q.tty}
-	if in := got[corev1.StreamTypeStdin]; in != nil {
-		st.Stdin = in
-	}
-	if out := got[corev1.StreamTypeStdout]; out != nil {
-		st.Stdout = out
-	}
-	if e := got[corev1.StreamTypeStderr]; e != nil {
-		st.Stderr = e
-	}
-	if rs := got[corev1.StreamTypeResize]; rs != nil {
-		sizes := make(chan TermSize, 4)
-		st.Resize = sizes
-		go decodeResizes(ctx, rs, sizes)
-	}
-	code, err := s.runSession(ctx, q, fn, st)
-	errStream := got[corev1.StreamTypeError]
-	if msg := errorMessage(protocol, code, err); len(msg) > 0 {
-		_, _ = errStream.Write(msg)
-	}
-	// Every stream is closed on this side; the client waits for stdin's
-	// close too.
-	for _, typ := range []string{corev1.StreamTypeStdin, corev1.StreamTypeStdout, corev1.StreamTypeStderr, corev1.StreamTypeResize, corev1.StreamTypeError} {
-		if st := got[typ]; st != nil {
-			_ = st.Close()
-		}
-	}
-	if in := got[corev1.StreamTypeStdin]; in != nil {
-		// The client may still be copying its stdin: the rest is not read.
-		go func() { _, _ = io.Copy(io.Discard, in) }()
-	}
-	// The client closes the connection once it has read the streams to
-	// their end; closing it first could cut frames it is still writing.
+// resetAfterReply resets a stream that is not served once its reply is
+// sent: the client's CreateStream succeeds and its reads end at once
+// (reset before the reply, CreateStream would fail).
+func resetAfterReply(ctx context.Context, ns newStream) {
 	select {
-	case <-conn.CloseChan():
-	case <-time.After(closeWait):
+	case <-ns.replySent:
+	case <-ctx.Done():
 	}
+	_ = ns.stream.Reset()
+}
+
+// drainedPipe copies in to the returned pipe until in ends or the pipe's
+// reader is closed, then reads in to its end and drops it: a stream
+// nobody reads would hold up the connection's frames.
+func drainedPipe(in io.Reader) *io.PipeReader {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, in)
+		pw.CloseWithError(err)
+		_, _ = io.Copy(io.Discard, in)
+	}()
+	return pr
 }

@@ -22,6 +22,19 @@
 // Config.LogDriver executable started by containerd's shim, so logging goes
 // on while the agent is down.
 //
+// Attach follows a running container's log from its end until the
+// container exits: the output an attach sees is the log driver's, so it
+// needs nothing the agent keeps and works on containers started before an
+// agent restart. Stdout and stderr arrive merged, as the log holds them.
+// Stdin is not attachable yet (Attach refuses it with
+// ErrStdinNotAttachable): the shim's binary log driver takes no stdin
+// without a terminal. The intended design: for containers with Stdin set,
+// the task gets a stdin FIFO under StateDir (containerd's shim reads it
+// into the process, or into its console with TTY) while output keeps going
+// to the log driver; the log driver holds the FIFO open for writing so the
+// container does not see end-of-file between attaches (unless StdinOnce),
+// and Attach opens it for writing.
+//
 // The runtime does not decide anything: restart policy, back-off, probes and
 // log paths belong to the node agent. A *Runtime is safe for concurrent use.
 //
