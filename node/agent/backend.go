@@ -162,23 +162,13 @@ func runtimeStreams(ctx context.Context, s agentapi.Streams) runtime.Streams {
 
 // Attach follows a running container's output until it exits, as the
 // runtime attaches: stdin is not attachable yet, and asking for it fails
-// the session with an error saying so. A runtime that cannot attach (the
-// simulated one) answers a bad request.
+// the session with an error saying so.
 func (a *Agent) Attach(ctx context.Context, namespace, pod, container string, s agentapi.Streams) error {
-	// Asked of the runtime here rather than in the Runtime interface, which
-	// the simulated runtimes implement without attach.
-	type attacher interface {
-		Attach(ctx context.Context, id string, s runtime.Streams) error
-	}
-	rt, ok := a.rt.(attacher)
-	if !ok {
-		return badRequest("attach to %s/%s: this node's runtime does not attach to containers; use kubectl logs -f or kubectl exec", namespace, pod)
-	}
 	c, err := a.runningContainer(ctx, namespace, pod, container)
 	if err != nil {
 		return err
 	}
-	if err := rt.Attach(ctx, c.ID, runtimeStreams(ctx, s)); err != nil {
+	if err := a.rt.Attach(ctx, c.ID, runtimeStreams(ctx, s)); err != nil {
 		return fmt.Errorf("attach to container %s of pod %s/%s: %w", container, namespace, pod, err)
 	}
 	return nil

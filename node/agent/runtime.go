@@ -28,6 +28,7 @@ type Runtime interface {
 	Containers(ctx context.Context) ([]runtime.ContainerStatus, error)
 	Exits(ctx context.Context) (<-chan string, error)
 	Exec(ctx context.Context, id string, cmd []string, s runtime.Streams) (int, error)
+	Attach(ctx context.Context, id string, s runtime.Streams) error
 	PortForward(ctx context.Context, sb runtime.Sandbox, port int32, conn io.ReadWriteCloser) error
 	Stats(ctx context.Context, id string) (runtime.Stats, error)
 }
