@@ -32,6 +32,12 @@ func (a *Agent) syncPod(ctx context.Context, w *podWorker) (time.Duration, bool)
 		return 2 * time.Second, false
 	}
 	byName := podContainers(all, pod.UID)
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		// A finished pod stays finished, whatever is left of it here (an
+		// agent that restarted, a machine that rebooted).
+		w.terminal = true
+		w.stopProbes()
+	}
 	if w.terminal {
 		a.releaseSandbox(ctx, w, pod)
 		return 0, false
@@ -304,7 +310,7 @@ func (b *backoff) step(finished, now time.Time) {
 // when it changed. It returns the status, or nil if it could not post it.
 func (a *Agent) postStatus(ctx context.Context, w *podWorker, pod *corev1.Pod, byName map[string][]runtime.ContainerStatus, now time.Time) *corev1.PodStatus {
 	st := a.podStatus(w, pod, byName, now)
-	if w.lastPost != nil && equality.Semantic.DeepEqual(*w.lastPost, st) {
+	if w.lastPost != nil && equality.Semantic.DeepEqual(*w.lastPost, st) && sameReady(pod.Status, st) {
 		return &st
 	}
 	if w.lastPost == nil && equality.Semantic.DeepEqual(pod.Status, st) {
@@ -326,6 +332,23 @@ func (a *Agent) postStatus(ctx context.Context, w *podWorker, pod *corev1.Pod, b
 		}
 	}
 	return &st
+}
+
+// sameReady reports whether the pod's stored Ready condition says what st
+// says: when another component changed it (the node lifecycle controller
+// marks the pods of a node it thought dead not ready), the agent posts its
+// status again, though it did not change in the agent's eyes.
+func sameReady(stored, st corev1.PodStatus) bool {
+	return podReady(stored) == podReady(st)
+}
+
+func podReady(st corev1.PodStatus) corev1.ConditionStatus {
+	for _, c := range st.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status
+		}
+	}
+	return ""
 }
 
 func allRunning(cs []corev1.ContainerStatus) bool {
