@@ -32,6 +32,11 @@ func (a *Agent) syncPod(ctx context.Context, w *podWorker) (time.Duration, bool)
 		return 2 * time.Second, false
 	}
 	byName := podContainers(all, pod.UID)
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		// Finished for good, also for an agent that restarted since: a
+		// finished pod gets no new sandbox (nor IP) and never runs again.
+		w.terminal = true
+	}
 	if w.terminal {
 		a.releaseSandbox(ctx, w, pod)
 		return 0, false
