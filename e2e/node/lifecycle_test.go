@@ -45,11 +45,17 @@ func (e *env) podState(ns, pod string) string {
 func testAgentRestart(t *testing.T, e *env) {
 	ns := e.namespace(t, "restart")
 	e.apply(t, ns, e.busyboxPod("steady", "sleep 3600", "readinessProbe: {exec: {command: [\"true\"]}, periodSeconds: 1}")+"---\n"+
-		e.busyboxPod("deleted", "sleep 3600", "")+"---\n"+e.busyboxPod("forced", "sleep 3600", ""))
+		e.busyboxPod("deleted", "sleep 3600", "")+"---\n"+e.busyboxPod("forced", "sleep 3600", "")+"---\n"+
+		e.busyboxPod("done", "echo done", "")+"  restartPolicy: Never\n")
 	for _, p := range []string{"steady", "deleted", "forced"} {
 		e.waitReady(t, ns, p)
 	}
+	e.waitFor(t, 60*time.Second, ns, "pod/done", "{.status.phase}", "^Succeeded$")
 	before := e.podState(ns, "steady")
+	doneStatus := func() string { return e.jsonpath(ns, "pod/done", "{.status.podIP} {.status.containerStatuses}") }
+	doneBefore := doneStatus()
+	doneUID := e.jsonpath(ns, "pod/done", "{.metadata.uid}")
+	doneContainers := e.containersOf(t, doneUID)
 	deletedUID := e.jsonpath(ns, "pod/deleted", "{.metadata.uid}")
 	forcedUID := e.jsonpath(ns, "pod/forced", "{.metadata.uid}")
 	if len(e.containersOf(t, deletedUID)) == 0 || len(e.containersOf(t, forcedUID)) == 0 {
@@ -74,6 +80,13 @@ func testAgentRestart(t *testing.T, e *env) {
 	}
 	if out := e.must(t, "exec", "-n", ns, "steady", "--", "echo", "alive"); out != "alive" {
 		t.Errorf("exec after the agent restarted: %q", out)
+	}
+	// A finished pod stays as it finished: no new sandbox, IP or run.
+	if after := doneStatus(); after != doneBefore {
+		t.Errorf("after the agent restarted, the status of the succeeded pod changed:\nbefore %s\nafter  %s", doneBefore, after)
+	}
+	if after := e.containersOf(t, doneUID); strings.Join(after, " ") != strings.Join(doneContainers, " ") {
+		t.Errorf("after the agent restarted, the containers of the succeeded pod are %v, were %v", after, doneContainers)
 	}
 }
 
@@ -142,16 +155,7 @@ func testNoLeaks(t *testing.T, e *env) {
 		{"log dirs", func() []string { return dirEntries(filepath.Join(d, "logs")) }},
 		{"pod dirs", func() []string { return dirEntries(filepath.Join(d, "pods")) }},
 		{"sandbox dirs", func() []string { return dirEntries(filepath.Join(d, "sandboxes")) }},
-		{"mounts", func() []string {
-			var mounts []string
-			data, _ := os.ReadFile("/proc/self/mountinfo")
-			for _, l := range strings.Split(string(data), "\n") {
-				if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], d+"/") {
-					mounts = append(mounts, f[4])
-				}
-			}
-			return mounts
-		}},
+		{"mounts", func() []string { return mountsUnder(d) }},
 	}
 	for _, c := range checks {
 		t.Run(c.what, func(t *testing.T) {
@@ -172,4 +176,16 @@ func dirEntries(dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// mountsUnder lists the mount points below dir, in the order mounted.
+func mountsUnder(dir string) []string {
+	var mounts []string
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			mounts = append(mounts, f[4])
+		}
+	}
+	return mounts
 }

@@ -47,6 +47,14 @@ func TestNode(t *testing.T) {
 	e.build(t)
 	e.startServer(t)
 	e.nodeDir = filepath.Join(t.TempDir(), "node")
+	t.Cleanup(func() {
+		// What pods still hold when a test failed or ran alone (network
+		// namespaces) must not keep the temporary directory.
+		m := mountsUnder(e.nodeDir)
+		for i := len(m) - 1; i >= 0; i-- {
+			_ = syscall.Unmount(m[i], syscall.MNT_DETACH)
+		}
+	})
 	e.agentArgs = []string{"node", "--kubeconfig", e.kubeconfig, "--name", "n1",
 		"--containerd-socket", e.containerd.Socket, "--data-dir", e.nodeDir,
 		"--port", fmt.Sprint(freePort(t)), "--read-only-port", fmt.Sprint(freePort(t))}
