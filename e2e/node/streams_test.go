@@ -177,6 +177,16 @@ func testExec(t *testing.T, e *env) {
 					cmd = e.command(ctx, tr.env, "script", args[1:]...)
 				}
 				cmd.Stdin = strings.NewReader(stdin)
+				if args[0] == "script" {
+					// script sends ^D to kubectl when its stdin ends: keep it open.
+					pr, pw, err := os.Pipe()
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer pr.Close()
+					defer pw.Close()
+					cmd.Stdin = pr
+				}
 				start := time.Now()
 				out, err := cmd.CombinedOutput()
 				took := time.Since(start)
@@ -202,14 +212,12 @@ func testExec(t *testing.T, e *env) {
 			}
 			t.Logf("exec of a missing command: exit code %d, output %q", code, out)
 
-			// util-linux script gives kubectl a pty of the size set here.
-			kc := fmt.Sprintf("stty rows 33 cols 111; kubectl exec -it -n %s sh -- sh -c 'tty; sleep 0.5; stty size'", ns)
+			// util-linux script gives kubectl a pty of the size set here;
+			// the size reaches the container's tty once the process runs.
+			kc := fmt.Sprintf(`stty rows 33 cols 111; kubectl exec -it -n %s sh -- sh -c 'tty; until s=$(stty size 2>/dev/null); [ "${s#[1-9]}" != "$s" ]; do sleep 0.1; done; echo $s'`, ns)
 			out, code, took = run("", "script", "-qec", kc, "/dev/null")
-			if code != 0 || !regexp.MustCompile(`/dev/pts/\d+\r?\n`).MatchString(out) {
-				t.Errorf("exec -it: exit code %d, output %q; want /dev/pts/N", code, out)
-			}
-			if !regexp.MustCompile(`\b33 111\b`).MatchString(out) {
-				t.Errorf("exec -it: the tty size did not reach the container: %q", out)
+			if code != 0 || !regexp.MustCompile(`^/dev/pts/\d+\r\n33 111$`).MatchString(out) {
+				t.Errorf("exec -it: exit code %d, output %q; want /dev/pts/N and the size 33 111", code, out)
 			}
 			t.Logf("exec -it took %s, output %q", took.Round(time.Millisecond), out)
 		})
