@@ -36,6 +36,7 @@ const (
 var busyboxApplets = []string{
 	"sh", "sleep", "echo", "cat", "ls", "httpd", "hostname", "wget", "nc", "env", "test",
 	"touch", "rm", "date", "printf", "true", "false", "id", "mount", "head", "tr", "kill", "dd",
+	"tar", "stty", // kubectl cp runs tar; exec -it tests read the tty size
 }
 
 // IsolateNetwork is meant for TestMain of packages whose tests run containers
@@ -106,6 +107,26 @@ func requireRoot(t testing.TB, what string) {
 // reports them through Missing otherwise.
 func Containerd(t testing.TB) (socket string) {
 	t.Helper()
+	return StartContainerd(t).Socket
+}
+
+// ContainerdDaemon is a private containerd a test can stop and start again
+// on the same root, state and socket, as when containerd is restarted on a
+// node: shims and containers outlive the daemon.
+type ContainerdDaemon struct {
+	// Socket is containerd's socket.
+	Socket string
+
+	bin, dir, configPath string
+	proc                 *Process
+	logFile              *os.File
+}
+
+// StartContainerd starts a private containerd as Containerd does and
+// returns it; Stop and Start stop and restart it. On Cleanup it is started
+// again if it was stopped, every task is killed and deleted, and it stops.
+func StartContainerd(t testing.TB) *ContainerdDaemon {
+	t.Helper()
 	requireRoot(t, "containerd")
 	bin, err := exec.LookPath("containerd")
 	if err != nil {
@@ -118,44 +139,74 @@ func Containerd(t testing.TB) (socket string) {
 	if err != nil {
 		t.Fatalf("containerd dir: %v", err)
 	}
-	socket = filepath.Join(dir, "containerd.sock")
+	d := &ContainerdDaemon{Socket: filepath.Join(dir, "containerd.sock"), bin: bin, dir: dir,
+		configPath: filepath.Join(dir, "config.toml")}
 	config := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\n"+
 		"disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.snapshotter.v1.btrfs\", "+
 		"\"io.containerd.snapshotter.v1.zfs\", \"io.containerd.snapshotter.v1.devmapper\", \"io.containerd.snapshotter.v1.aufs\"]\n"+
 		"[grpc]\n  address = %q\n",
-		filepath.Join(dir, "root"), filepath.Join(dir, "state"), socket)
-	configPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.Socket)
+	if err := os.WriteFile(d.configPath, []byte(config), 0o600); err != nil {
 		t.Fatalf("write containerd config: %v", err)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
+	if d.logFile, err = os.Create(filepath.Join(dir, "containerd.log")); err != nil {
 		t.Fatalf("containerd log: %v", err)
 	}
-	cmd := exec.Command(bin, "--config", configPath, "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	proc, err := StartProcess(cmd)
-	if err != nil {
-		logFile.Close()
-		t.Fatalf("containerd: %v", err)
-	}
-	client, err := waitContainerd(socket, proc)
-	if err != nil {
-		proc.Kill()
-		logFile.Close()
-		t.Fatalf("containerd did not start: %v\n%s", err, tail(filepath.Join(dir, "containerd.log")))
+	if err := d.Start(); err != nil {
+		d.logFile.Close()
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		killAllTasks(client)
-		client.Close()
-		proc.Stop(syscall.SIGTERM, containerdStopTimeout)
-		logFile.Close()
+		if d.proc == nil {
+			if err := d.Start(); err != nil {
+				t.Logf("start containerd to clean up: %v", err)
+			}
+		}
+		if d.proc != nil {
+			if client, err := containerd.New(d.Socket, containerd.WithTimeout(2*time.Second)); err == nil {
+				killAllTasks(client)
+				client.Close()
+			}
+			d.Stop()
+		}
+		d.logFile.Close()
 		unmountUnder(dir)
 		if err := os.RemoveAll(dir); err != nil {
 			t.Logf("remove containerd dir: %v", err)
 		}
 	})
-	return socket
+	return d
+}
+
+// Start starts the daemon (again) and waits until it serves.
+func (d *ContainerdDaemon) Start() error {
+	if d.proc != nil {
+		return fmt.Errorf("containerd %s is already running", d.Socket)
+	}
+	cmd := exec.Command(d.bin, "--config", d.configPath, "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = d.logFile, d.logFile
+	proc, err := StartProcess(cmd)
+	if err != nil {
+		return fmt.Errorf("containerd: %w", err)
+	}
+	client, err := waitContainerd(d.Socket, proc)
+	if err != nil {
+		proc.Kill()
+		return fmt.Errorf("containerd did not start: %w\n%s", err, tail(filepath.Join(d.dir, "containerd.log")))
+	}
+	client.Close()
+	d.proc = proc
+	return nil
+}
+
+// Stop stops the daemon with SIGTERM (SIGKILL after a timeout), leaving
+// its shims and their containers running.
+func (d *ContainerdDaemon) Stop() {
+	if d.proc == nil {
+		return
+	}
+	d.proc.Stop(syscall.SIGTERM, containerdStopTimeout)
+	d.proc = nil
 }
 
 // waitContainerd polls the socket until containerd serves its version API.
