@@ -28,6 +28,7 @@ type agentOptions struct {
 	servers          []string
 	token            string
 	containerdSocket string
+	cniBridge        string
 	dataDir          string
 	port             int
 	readOnlyPort     int
@@ -37,6 +38,7 @@ func (o *agentOptions) addFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&o.servers, "server", nil, "API server URLs (https://HOST:PORT, comma-separated) to join with --token, instead of --kubeconfig")
 	f.StringVar(&o.token, "token", "", "node join token (the server's DATA-DIR/node-token); with --server, the agent exchanges it for credentials of its own, kept in --data-dir")
 	f.StringVar(&o.containerdSocket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
+	f.StringVar(&o.cniBridge, "cni-bridge", "sqlkube0", "the bridge the node's pods hang on (one per agent on a machine)")
 	f.StringVar(&o.dataDir, "data-dir", "/var/lib/sqlkube-node", "where the agent keeps pod volumes, logs and network state")
 	f.IntVar(&o.port, "port", agent.DefaultPort, "the agent's API port, where the API server reaches it for logs, exec and port-forward (-1: off)")
 	f.IntVar(&o.readOnlyPort, "read-only-port", 0, "unauthenticated port serving /healthz, /pods, /metrics and /stats/summary (0: off; the kubelet used 10255)")
@@ -107,7 +109,7 @@ func (o *agentOptions) run(ctx context.Context, kubeconfig, name, nodeIP string,
 	if err := containerdlog.SetLevel("warn"); err != nil {
 		return fmt.Errorf("containerd client log level: %w", err)
 	}
-	rt, err := runtime.New(ctx, runtime.Config{Address: o.containerdSocket, StateDir: dataDir, LogDriver: driver, Logger: log})
+	rt, err := runtime.New(ctx, runtime.Config{Address: o.containerdSocket, StateDir: dataDir, Bridge: o.cniBridge, LogDriver: driver, Logger: log})
 	if err != nil {
 		return fmt.Errorf("containerd at %s: %w", o.containerdSocket, err)
 	}

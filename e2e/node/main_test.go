@@ -86,6 +86,7 @@ func TestNode(t *testing.T) {
 	t.Run("agent restart", func(t *testing.T) { testAgentRestart(t, e) })
 	t.Run("containerd restart", func(t *testing.T) { testContainerdRestart(t, e) })
 	t.Run("no leaks", func(t *testing.T) { testNoLeaks(t, e) })
+	t.Run("join", func(t *testing.T) { testJoin(t, e) })
 }
 
 // build builds the sqlkube binary into a temporary directory.

@@ -20,7 +20,7 @@ import (
 
 const (
 	networkName     = "sqlkube"
-	bridgeName      = "sqlkube0"
+	defaultBridge   = "sqlkube0"
 	cniVersion      = "1.0.0"
 	conflistName    = "10-sqlkube.conflist"
 	podInterface    = "eth0"
@@ -48,7 +48,7 @@ func (r *Runtime) ConfigureNetwork(podCIDR string) error {
 		"name":       networkName,
 		"plugins": []any{map[string]any{
 			"type":        "bridge",
-			"bridge":      bridgeName,
+			"bridge":      r.cfg.Bridge,
 			"isGateway":   true,
 			"ipMasq":      true,
 			"hairpinMode": true,

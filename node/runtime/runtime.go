@@ -74,6 +74,10 @@ type Config struct {
 	// CNIBinDirs are searched for CNI plugins; default those of
 	// /usr/lib/cni and /opt/cni/bin that exist.
 	CNIBinDirs []string
+	// Bridge is the Linux bridge the pods of this runtime's network hang
+	// on, and their gateway; default "sqlkube0". Two agents on one machine
+	// (tests) need a bridge each.
+	Bridge string
 	// LogDriver is the absolute path of an executable speaking containerd's
 	// binary logging protocol, started by the shim with "--path LOGPATH".
 	// Empty: stdout and stderr are appended raw to LogPath (tests only).
@@ -114,6 +118,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = defaultNamespace
+	}
+	if cfg.Bridge == "" {
+		cfg.Bridge = defaultBridge
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
