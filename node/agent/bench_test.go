@@ -44,6 +44,18 @@ import (
 // logs in.
 func BenchmarkNode(b *testing.B) {
 	f := startBenchNode(b)
+	b.Run("PodStartup1", func(b *testing.B) { // the latency of one pod alone
+		var lat []time.Duration
+		for range b.N {
+			b.StopTimer()
+			f.deleteAll(b)
+			b.StartTimer()
+			lat = append(lat, f.createPods(b, 1)...)
+		}
+		slices.Sort(lat)
+		b.ReportMetric(quantile(lat, 0.50).Seconds(), "p50-ready-s")
+		b.ReportMetric(0, "ns/op")
+	})
 	b.Run("PodStartup30", func(b *testing.B) {
 		var lat []time.Duration
 		for range b.N {
