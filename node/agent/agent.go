@@ -89,6 +89,7 @@ type Agent struct {
 
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
+	starts  chan struct{} // start slots (see startSlots)
 
 	node       atomic.Pointer[corev1.Node]
 	runtimeErr atomic.Pointer[error]
@@ -151,6 +152,7 @@ func New(cfg Config) (*Agent, error) {
 		rt:       cfg.Runtime,
 		volumes:  vols,
 		workers:  map[types.UID]*podWorker{},
+		starts:   make(chan struct{}, startSlots),
 		hostIP:   cfg.NodeIP,
 		logsDir:  filepath.Join(cfg.DataDir, "logs"),
 		registry: prometheus.NewRegistry(),

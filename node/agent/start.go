@@ -90,6 +90,7 @@ func (a *Agent) ensureImage(ctx context.Context, w *podWorker, pod *corev1.Pod, 
 	if err != nil {
 		a.log.Warn("image pull secrets", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 	}
+	a.freeStartSlot(w) // a pull may take long: other pods start meanwhile
 	a.event(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	start := time.Now()
 	img, err := a.rt.PullImage(ctx, c.Image, creds)

@@ -42,6 +42,12 @@ func (a *Agent) syncPod(ctx context.Context, w *podWorker) (time.Duration, bool)
 		a.releaseSandbox(ctx, w, pod)
 		return 0, false
 	}
+	if w.sandbox == nil {
+		if !a.takeStartSlot(ctx, w) {
+			return time.Second, false
+		}
+		defer a.freeStartSlot(w)
+	}
 	now := time.Now()
 	if err := a.volumes.Setup(ctx, pod); err != nil {
 		a.waitAll(w, pod, corev1.ContainerStateWaiting{Reason: "ContainerCreating"})
@@ -103,6 +109,37 @@ func (a *Agent) waitAll(w *podWorker, pod *corev1.Pod, why corev1.ContainerState
 		if _, ok := w.waiting[c.Name]; !ok {
 			w.waiting[c.Name] = why
 		}
+	}
+}
+
+// startSlots is how many pods the agent starts at once. Starting a pod
+// (network, snapshot, shim, runc) is mostly CPU work: when every pod of a
+// burst starts at once, they share the cores and all become Ready
+// together at the end. Started a few at a time in arrival order (a
+// channel serves blocked senders first come, first served), the first
+// pods are Ready early and the last no later.
+const startSlots = 4
+
+// takeStartSlot waits for one of the agent's start slots; false when ctx
+// ended first.
+func (a *Agent) takeStartSlot(ctx context.Context, w *podWorker) bool {
+	if a.starts == nil {
+		return true
+	}
+	select {
+	case a.starts <- struct{}{}:
+		w.starting = true
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// freeStartSlot gives back w's start slot, if it holds one.
+func (a *Agent) freeStartSlot(w *podWorker) {
+	if w.starting {
+		w.starting = false
+		<-a.starts
 	}
 }
 

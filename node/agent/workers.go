@@ -41,6 +41,7 @@ type podWorker struct {
 	terminal  bool
 	cleanedUp bool
 	killed    bool              // containers stopped for deletion
+	starting  bool              // holds a start slot of the agent
 	lastEvent map[string]string // reason → last message, for events recorded once
 }
 

@@ -3,6 +3,9 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -143,6 +146,47 @@ func TestHostMatches(t *testing.T) {
 		t.Run(tc.cred+"→"+tc.host, func(t *testing.T) {
 			if got := hostMatches(tc.cred, tc.host); got != tc.want {
 				t.Fatalf("got %v", got)
+			}
+		})
+	}
+}
+
+func TestRemovePodCgroups(t *testing.T) {
+	const uid = "u1"
+	cases := []struct {
+		name string
+		dirs []string // under the cgroup root before
+		want []string // left after
+	}{
+		{"v1 controllers", []string{"memory/sqlkube/podu1", "cpu/sqlkube/podu1", "pids/sqlkube/podu1"},
+			[]string{"cpu/sqlkube", "memory/sqlkube", "pids/sqlkube"}},
+		{"v2", []string{"sqlkube/podu1"}, []string{"sqlkube"}},
+		{"a container's cgroup left", []string{"memory/sqlkube/podu1/u1-c-0"}, []string{"memory/sqlkube"}},
+		{"other pods stay", []string{"memory/sqlkube/podu1", "memory/sqlkube/podu2"},
+			[]string{"memory/sqlkube", "memory/sqlkube/podu2"}},
+		{"nothing there", nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, d := range tc.dirs {
+				if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := removePodCgroups(root, uid); err != nil {
+				t.Fatal(err)
+			}
+			var left []string
+			_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.IsDir() && strings.Contains(p, "sqlkube") {
+					rel, _ := filepath.Rel(root, p)
+					left = append(left, rel)
+				}
+				return nil
+			})
+			if !slices.Equal(left, tc.want) {
+				t.Fatalf("left %v, want %v", left, tc.want)
 			}
 		})
 	}

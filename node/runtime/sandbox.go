@@ -196,9 +196,50 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, uid string) error {
 	if err := os.RemoveAll(filepath.Join(sandboxesDir(r.cfg), uid)); err != nil {
 		return fmt.Errorf("remove sandbox files of pod %s: %w", uid, err)
 	}
+	if err := removePodCgroups(cgroupRoot, uid); err != nil {
+		// not worth keeping the pod for: an empty directory is all it holds
+		r.log.Warn("remove pod cgroups", "pod", sb.Namespace+"/"+sb.Name, "uid", uid, "error", err)
+	}
 	if err := r.client.ContainerService().Delete(ctx, sandboxIDPrefix+uid); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove sandbox record of pod %s: %w", uid, err)
 	}
 	r.log.Info("sandbox removed", "pod", sb.Namespace+"/"+sb.Name, "uid", uid)
+	return nil
+}
+
+// cgroupRoot is where the cgroup hierarchies are mounted.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// removePodCgroups removes the cgroup directories of pod uid that runc
+// leaves when it deletes the pod's containers: their parent, under each
+// hierarchy (cgroup v1: root/CONTROLLER/sqlkube/podUID; v2:
+// root/sqlkube/podUID). Containers' directories still there (a task
+// deleted while containerd was down) go first. Missing ones are fine.
+func removePodCgroups(root, uid string) error {
+	dirs, err := filepath.Glob(filepath.Join(root, "*", "sqlkube", "pod"+uid))
+	if err != nil {
+		return fmt.Errorf("cgroups of pod %s: %w", uid, err)
+	}
+	dirs = append(dirs, filepath.Join(root, "sqlkube", "pod"+uid))
+	var errs []error
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
+				}
+			}
+		}
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cgroups of pod %s: %w", uid, err)
+	}
 	return nil
 }

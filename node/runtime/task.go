@@ -69,10 +69,11 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
-	labels, err := c.Labels(ctx)
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata) // as loaded just now
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
+	labels := info.Labels
 	fail := func(err error) error {
 		return fmt.Errorf("start container %s of pod %s/%s: %w", labels[labelName], labels[labelNamespace], labels[labelUID], err)
 	}
@@ -223,6 +224,9 @@ func (r *Runtime) Containers(ctx context.Context) ([]ContainerStatus, error) {
 			p = &tasktypes.Process{} // no task: status reads the labels
 		}
 		st, err := r.status(ctx, c, p)
+		if errdefs.IsNotFound(err) {
+			continue // removed since the list: another pod's worker did
+		}
 		if err != nil {
 			return nil, err
 		}
