@@ -34,6 +34,9 @@ type Config struct {
 	// NodeInfo is what `kubectl get nodes -o wide` shows: OS image,
 	// kernel, runtime and agent version.
 	NodeInfo corev1.NodeSystemInfo
+	// NotReady, when not nil, is why the node cannot run pods yet: it
+	// registers with Ready False and this as the reason's message.
+	NotReady error
 	// KubeletPort is the agent's own port, where the API server reaches
 	// it for logs, exec, attach and port forwarding (0: none).
 	KubeletPort int32
@@ -81,7 +84,7 @@ func (c *Config) Status(now time.Time, existing []corev1.NodeCondition) corev1.N
 		Capacity:    c.Capacity.DeepCopy(),
 		Allocatable: c.Capacity.DeepCopy(),
 		Phase:       corev1.NodeRunning,
-		Conditions:  Conditions(now, existing),
+		Conditions:  ConditionsWith(now, existing, Health{NotReady: c.NotReady}),
 		Addresses:   append([]corev1.NodeAddress(nil), c.Addresses...),
 		NodeInfo:    info,
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{
@@ -150,6 +153,27 @@ func ConditionsWith(now time.Time, existing []corev1.NodeCondition, h Health) []
 		pressure(corev1.NodePIDPressure, h.PIDPressure, reasonNoPressure+"PID", "kubelet has sufficient PID available", "KubeletHasInsufficientPID", "kubelet has insufficient PID available"),
 		ready,
 	}
+}
+
+// SameHealth reports whether conds (a Node's conditions) already say what
+// h says: Ready, MemoryPressure, DiskPressure and PIDPressure.
+func SameHealth(conds []corev1.NodeCondition, h Health) bool {
+	want := map[corev1.NodeConditionType]bool{
+		corev1.NodeReady:          h.NotReady == nil,
+		corev1.NodeMemoryPressure: h.MemoryPressure,
+		corev1.NodeDiskPressure:   h.DiskPressure,
+		corev1.NodePIDPressure:    h.PIDPressure,
+	}
+	seen := 0
+	for _, c := range conds {
+		if w, ok := want[c.Type]; ok {
+			seen++
+			if (c.Status == corev1.ConditionTrue) != w {
+				return false
+			}
+		}
+	}
+	return seen == len(want)
 }
 
 // IsReady reports whether node's Ready condition is True.

@@ -263,3 +263,26 @@ func TestConditionsWithHealth(t *testing.T) {
 		t.Errorf("DiskPressure = %+v, want False, unchanged since a minute ago", d)
 	}
 }
+
+func TestSameHealth(t *testing.T) {
+	now := time.Now()
+	down := Health{NotReady: errors.New("container runtime is down")}
+	for _, tc := range []struct {
+		name  string
+		conds []corev1.NodeCondition
+		h     Health
+		want  bool
+	}{
+		{"healthy as posted", Conditions(now, nil), Health{}, true},
+		{"runtime went down", Conditions(now, nil), down, false},
+		{"back up", ConditionsWith(now, nil, down), Health{}, false},
+		{"memory short now", Conditions(now, nil), Health{MemoryPressure: true}, false},
+		{"no conditions yet", nil, Health{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SameHealth(tc.conds, tc.h); got != tc.want {
+				t.Fatalf("SameHealth = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -91,11 +91,13 @@ type Agent struct {
 	workers map[types.UID]*podWorker
 	starts  chan struct{} // start slots (see startSlots)
 
-	node       atomic.Pointer[corev1.Node]
-	runtimeErr atomic.Pointer[error]
-	hostIP     string
-	logsDir    string
-	cpu        cpuSamples
+	node         atomic.Pointer[corev1.Node]
+	networkReady atomic.Bool   // the pod network is configured
+	healthNow    chan struct{} // post the node's conditions now
+	runtimeErr   atomic.Pointer[error]
+	hostIP       string
+	logsDir      string
+	cpu          cpuSamples
 }
 
 // New validates cfg, fills its defaults and returns an agent.
@@ -146,16 +148,17 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent volumes: %w", err)
 	}
 	a := &Agent{
-		cfg:      cfg,
-		log:      cfg.Logger.With("node", cfg.NodeName),
-		client:   cfg.Client,
-		rt:       cfg.Runtime,
-		volumes:  vols,
-		workers:  map[types.UID]*podWorker{},
-		starts:   make(chan struct{}, startSlots),
-		hostIP:   cfg.NodeIP,
-		logsDir:  filepath.Join(cfg.DataDir, "logs"),
-		registry: prometheus.NewRegistry(),
+		cfg:       cfg,
+		log:       cfg.Logger.With("node", cfg.NodeName),
+		client:    cfg.Client,
+		rt:        cfg.Runtime,
+		volumes:   vols,
+		workers:   map[types.UID]*podWorker{},
+		healthNow: make(chan struct{}, 1),
+		starts:    make(chan struct{}, startSlots),
+		hostIP:    cfg.NodeIP,
+		logsDir:   filepath.Join(cfg.DataDir, "logs"),
+		registry:  prometheus.NewRegistry(),
 	}
 	a.metrics = newMetrics(a.registry)
 	return a, nil
@@ -172,6 +175,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer broadcaster.Shutdown()
 	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
 
+	// A node that has its pod range already (the agent restarted) sets up
+	// the network first, so that it never registers NotReady for a moment.
+	if n, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.NodeName, metav1.GetOptions{}); err == nil && n.Spec.PodCIDR != "" {
+		if err := a.rt.ConfigureNetwork(n.Spec.PodCIDR); err == nil {
+			a.networkReady.Store(true)
+		}
+	}
 	n, err := a.register(ctx)
 	if err != nil {
 		return err
@@ -195,6 +205,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if err := a.rt.ConfigureNetwork(cidr); err != nil {
 		return fmt.Errorf("pod network of node %s on %s: %w", a.cfg.NodeName, cidr, err)
+	}
+	a.networkReady.Store(true)
+	select {
+	case a.healthNow <- struct{}{}:
+	default:
 	}
 	if err := a.rt.ImportImages(ctx, filepath.Join(a.cfg.DataDir, "images")); err != nil {
 		a.log.Warn("import images", "dir", filepath.Join(a.cfg.DataDir, "images"), "err", err)
@@ -263,7 +278,7 @@ func (a *Agent) nodeConfig(ctx context.Context) (*node.Config, error) {
 	if a.cfg.Port > 0 {
 		port = int32(a.cfg.Port)
 	}
-	return &node.Config{Name: a.cfg.NodeName, Capacity: capa, Addresses: addrs, NodeInfo: info, KubeletPort: port}, nil
+	return &node.Config{Name: a.cfg.NodeName, Capacity: capa, Addresses: addrs, NodeInfo: info, KubeletPort: port, NotReady: a.networkNotReady()}, nil
 }
 
 // register creates or updates this node's Node, retrying until the API
@@ -314,14 +329,14 @@ func (a *Agent) waitPodCIDR(ctx context.Context) (string, error) {
 }
 
 // heartbeat renews the Lease every RenewInterval, and posts the node's
-// conditions when the runtime's health changes or every StatusInterval.
+// conditions when what the agent observes differs from what the Node
+// says, or every StatusInterval.
 func (a *Agent) heartbeat(ctx context.Context, lease *node.Lease) {
 	renew := time.NewTicker(a.cfg.RenewInterval)
 	defer renew.Stop()
 	health := time.NewTicker(2 * time.Second)
 	defer health.Stop()
 	lastPosted := time.Now()
-	var last node.Health
 	for {
 		select {
 		case <-ctx.Done():
@@ -330,35 +345,36 @@ func (a *Agent) heartbeat(ctx context.Context, lease *node.Lease) {
 			if err := lease.Renew(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				a.log.Warn("renew node lease", "err", err)
 			}
+			continue
 		case <-health.C:
-			h := a.health(ctx)
-			changed := (h.NotReady == nil) != (last.NotReady == nil) || h.MemoryPressure != last.MemoryPressure ||
-				h.DiskPressure != last.DiskPressure || h.PIDPressure != last.PIDPressure
-			if !changed && time.Since(lastPosted) < a.cfg.StatusInterval {
-				continue
-			}
-			if changed {
-				a.log.Info("node conditions changed", "notReady", h.NotReady, "memoryPressure", h.MemoryPressure,
-					"diskPressure", h.DiskPressure, "pidPressure", h.PIDPressure)
-			}
-			var existing []corev1.NodeCondition
-			if n := a.node.Load(); n != nil {
-				existing = n.Status.Conditions
-			}
-			conds := node.ConditionsWith(time.Now(), existing, h)
-			if err := node.PostConditions(ctx, a.client, a.cfg.NodeName, conds); err != nil {
-				if ctx.Err() == nil {
-					a.log.Warn("post node conditions", "err", err)
-				}
-				continue
-			}
-			if n := a.node.Load(); n != nil {
-				n = n.DeepCopy()
-				n.Status.Conditions = conds
-				a.node.Store(n)
-			}
-			lastPosted, last = time.Now(), h
+		case <-a.healthNow:
 		}
+		h := a.health(ctx)
+		var existing []corev1.NodeCondition
+		if n := a.node.Load(); n != nil {
+			existing = n.Status.Conditions
+		}
+		changed := !node.SameHealth(existing, h)
+		if !changed && time.Since(lastPosted) < a.cfg.StatusInterval {
+			continue
+		}
+		if changed {
+			a.log.Info("node conditions changed", "notReady", h.NotReady, "memoryPressure", h.MemoryPressure,
+				"diskPressure", h.DiskPressure, "pidPressure", h.PIDPressure)
+		}
+		conds := node.ConditionsWith(time.Now(), existing, h)
+		if err := node.PostConditions(ctx, a.client, a.cfg.NodeName, conds); err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("post node conditions", "err", err)
+			}
+			continue
+		}
+		if n := a.node.Load(); n != nil {
+			n = n.DeepCopy()
+			n.Status.Conditions = conds
+			a.node.Store(n)
+		}
+		lastPosted = time.Now()
 	}
 }
 
@@ -374,9 +390,22 @@ func (a *Agent) health(ctx context.Context) node.Health {
 	} else {
 		a.runtimeErr.Store(nil)
 	}
+	if err == nil {
+		err = a.networkNotReady()
+	}
 	h := node.Health{NotReady: err}
 	h.MemoryPressure, h.DiskPressure, h.PIDPressure = pressure(a.cfg.DataDir)
 	return h
+}
+
+// networkNotReady says why pods cannot have a network yet (the node has no
+// pod range yet), as the kubelet does while CNI is not configured; nil
+// once it is.
+func (a *Agent) networkNotReady() error {
+	if a.networkReady.Load() {
+		return nil
+	}
+	return errors.New("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:the node has no pod CIDR yet, CNI is not configured")
 }
 
 // runtimeHealthy returns why the runtime cannot run pods, or nil.

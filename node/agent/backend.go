@@ -88,19 +88,21 @@ func (a *Agent) Logs(ctx context.Context, namespace, pod string, opts agentapi.L
 	if opts.Follow {
 		done := make(chan struct{})
 		lo.Done = done
-		go a.closeWhenExited(ctx, c.ID, done)
+		go a.closeWhenExited(ctx, c.ID, path, done)
 	}
 	return logs.Read(ctx, path, lo, w)
 }
 
-// closeWhenExited closes done once container id no longer runs.
-func (a *Agent) closeWhenExited(ctx context.Context, id string, done chan struct{}) {
+// closeWhenExited closes done once container id no longer runs and its
+// last lines reached the log at path.
+func (a *Agent) closeWhenExited(ctx context.Context, id, path string, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
 		st, err := a.rt.ContainerStatus(ctx, id)
 		if err != nil || st.State != runtime.StateRunning {
+			logs.WaitSettled(ctx, path, 300*time.Millisecond, 3*time.Second)
 			return
 		}
 		select {

@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // rotatedName is the name of the i-th rotated file of path (1 is newest).
@@ -74,4 +76,30 @@ func Remove(path string) error {
 		return fmt.Errorf("remove log %s: %w", path, err)
 	}
 	return nil
+}
+
+// WaitSettled waits until the log file at path has stopped growing: its
+// size unchanged for quiet, or until max has passed or ctx ends. A
+// container's last lines may still be on their way through its log driver
+// when its exit is seen; readers that stop at the exit wait for them
+// first.
+func WaitSettled(ctx context.Context, path string, quiet, max time.Duration) {
+	deadline := time.Now().Add(max)
+	last, since := int64(-1), time.Now()
+	for time.Now().Before(deadline) {
+		size := int64(-1)
+		if fi, err := os.Stat(path); err == nil {
+			size = fi.Size()
+		}
+		if size != last {
+			last, since = size, time.Now()
+		} else if time.Since(since) >= quiet {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(quiet / 4):
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/containerd/containerd/errdefs"
 
@@ -64,6 +65,7 @@ func (r *Runtime) Attach(ctx context.Context, id string, s Streams) error {
 			select {
 			case <-exited:
 				_, _ = r.ContainerStatus(context.WithoutCancel(ctx), id)
+				logs.WaitSettled(ctx, logPath, 300*time.Millisecond, 3*time.Second)
 				return
 			case size, ok := <-s.Resize:
 				if !ok {
