@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -250,4 +251,15 @@ func PostConditions(ctx context.Context, client kubernetes.Interface, name strin
 		return fmt.Errorf("post conditions of node %s: %w", name, err)
 	}
 	return nil
+}
+
+// DNSAddress is where a node's cluster DNS server listens: the first
+// address of the node's pod range, the pods' gateway on the node's bridge,
+// which every pod of the node reaches directly.
+func DNSAddress(podCIDR string) (netip.Addr, error) {
+	p, err := netip.ParsePrefix(podCIDR)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("pod CIDR %q: %w", podCIDR, err)
+	}
+	return p.Masked().Addr().Next(), nil
 }

@@ -189,6 +189,19 @@ func TestBootstrapAndAuthentication(t *testing.T) {
 	if err != nil || svc.Spec.ClusterIP != "10.96.0.1" {
 		t.Fatalf("kubernetes service: %v %v", svc.Spec.ClusterIP, err)
 	}
+	slice, err := ts.client.DiscoveryV1().EndpointSlices("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil || len(slice.Endpoints) != 1 || len(slice.Ports) != 1 || slice.Labels["kubernetes.io/service-name"] != "kubernetes" {
+		t.Fatalf("kubernetes EndpointSlice: %+v %v", slice, err)
+	}
+	dns, err := ts.client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+	if err != nil || dns.Spec.ClusterIP != "10.96.0.10" || len(dns.Spec.Ports) != 2 || dns.Spec.Selector != nil {
+		t.Fatalf("kube-dns service: %+v %v", dns.Spec, err)
+	}
+	// The DNS address is reserved: a Service asking for it is refused.
+	taken := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "squatter"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10", Ports: []corev1.ServicePort{{Port: 53}}}}
+	if _, err := ts.client.CoreV1().Services("default").Create(ctx, taken, metav1.CreateOptions{}); err == nil {
+		t.Fatal("a Service took the cluster DNS address")
+	}
 	for _, tc := range []struct{ name, token string }{{"no token", "-"}, {"wrong token", "nope"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := ts.raw(t, "GET", "/api/v1/namespaces", "", nil, tc.token)

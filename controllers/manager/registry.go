@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 
+	"github.com/sqlkube/sqlkube/controllers/clusterdns"
 	"github.com/sqlkube/sqlkube/controllers/cronjob"
 	"github.com/sqlkube/sqlkube/controllers/daemonset"
 	"github.com/sqlkube/sqlkube/controllers/deployment"
@@ -57,6 +58,7 @@ var registry = []controller{
 	{"cronjob", workers(5, cronjob.New)},
 	{"disruption", workers(5, disruption.New)},
 	{"endpoints", workers(5, endpoints.New)},
+	{"clusterdns", workers(1, clusterdns.New)},
 	{"serviceaccount", workers(1, serviceaccount.New)},
 	{"namespace", workers(5, namespace.New)},
 	{"garbagecollector", workers(10, garbagecollector.New)},

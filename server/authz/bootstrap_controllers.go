@@ -26,6 +26,12 @@ func controllerRoles() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 			rule("get", "list", "watch", "update", "patch").groups(legacyGroup).resources("nodes").build(),
 			eventsRule(),
 		),
+		// sqlkube's own: the kube-dns EndpointSlice, from the Nodes.
+		controllerRole("clusterdns",
+			rule("get", "list", "watch").groups(legacyGroup).resources("nodes", "services").build(),
+			rule("get", "list", "watch", "create", "update").groups(discoveryGroup).resources("endpointslices").build(),
+			eventsRule(),
+		),
 		// replicaset-controller
 		controllerRole("replicaset",
 			rule("get", "list", "watch", "update").groups(appsGroup, extensionsGroup).resources("replicasets").build(),
