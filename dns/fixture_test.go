@@ -81,16 +81,23 @@ func slicePort(name string, proto corev1.Protocol, port int32) discoveryv1.Endpo
 func startServer(t testing.TB, upstreams []string, objs ...runtime.Object) (*Server, *fake.Clientset) {
 	t.Helper()
 	client := fake.NewClientset(objs...)
-	if upstreams == nil {
-		upstreams = []string{}
+	return runServer(t, Config{Client: client, Upstreams: upstreams}), client
+}
+
+// runServer runs a Server with cfg, by default listening on 127.0.0.1 with
+// no upstream, and waits until it is ready.
+func runServer(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	if cfg.Listen == nil {
+		cfg.Listen = []string{"127.0.0.1:0"}
 	}
-	s, err := New(Config{
-		Client:         client,
-		Listen:         []string{"127.0.0.1:0"},
-		Upstreams:      upstreams,
-		ResolvConf:     "/nonexistent/resolv.conf",
-		ForwardTimeout: 500 * time.Millisecond,
-	})
+	if len(cfg.Upstreams) == 0 {
+		cfg.ResolvConf = "/nonexistent/resolv.conf"
+	}
+	if cfg.ForwardTimeout == 0 {
+		cfg.ForwardTimeout = 500 * time.Millisecond
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -110,7 +117,7 @@ func startServer(t testing.TB, upstreams []string, objs ...runtime.Object) (*Ser
 	case <-time.After(10 * time.Second):
 		t.Fatal("server not ready after 10s")
 	}
-	return s, client
+	return s
 }
 
 // query asks s the question (name, qtype) in-process, as over UDP.

@@ -317,14 +317,16 @@ func (s *Server) serve(ctx context.Context, w mdns.ResponseWriter, req *mdns.Msg
 		}
 		resp.Truncate(size)
 	}
-	if err := w.WriteMsg(resp); err != nil {
-		s.log.Debug("write dns reply", "client", w.RemoteAddr().String(), "err", err)
-	}
 	var qtype uint16
 	if len(req.Question) > 0 {
 		qtype = req.Question[0].Qtype
 	}
+	// Counted before the write, so that a client holding the reply also
+	// sees it in the metrics.
 	s.metrics.observe(qtype, resp.Rcode, source, time.Since(start))
+	if err := w.WriteMsg(resp); err != nil {
+		s.log.Debug("write dns reply", "client", w.RemoteAddr().String(), "err", err)
+	}
 }
 
 // answer builds the reply to req and says where it came from: "cluster"
