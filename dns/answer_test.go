@@ -57,6 +57,8 @@ func TestAnswers(t *testing.T) {
 			[]string{"NOERROR", "web.demo.svc.cluster.local. A 10.96.0.20"}, false},
 		{"case-insensitive, owner keeps the client's spelling", "WEB.Demo.SVC.cluster.LOCAL.", mdns.TypeA,
 			[]string{"NOERROR", "WEB.Demo.SVC.cluster.LOCAL. A 10.96.0.20"}, false},
+		{"question without the trailing dot", "web.demo.svc.cluster.local", mdns.TypeA,
+			[]string{"NOERROR", "web.demo.svc.cluster.local. A 10.96.0.20"}, false},
 		{"same name in another namespace", "web.other.svc.cluster.local.", mdns.TypeA,
 			[]string{"NOERROR", "web.other.svc.cluster.local. A 10.96.0.30"}, false},
 		{"ClusterIP AAAA: NODATA", "web.demo.svc.cluster.local.", mdns.TypeAAAA,

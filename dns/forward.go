@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -17,10 +18,13 @@ import (
 const DefaultForwardTimeout = 2 * time.Second
 
 // forwarder sends questions outside the cluster domain to the node's own
-// resolvers, in order, until one answers.
+// resolvers, in turn, until one answers.
 type forwarder struct {
 	upstreams []string
 	udp, tcp  *mdns.Client
+	// first is the upstream that answered last: queries start there, so
+	// that a dead first resolver costs one timeout, not one per query.
+	first atomic.Int32
 }
 
 func newForwarder(upstreams []string, timeout time.Duration) *forwarder {
@@ -45,15 +49,21 @@ func (f *forwarder) exchange(ctx context.Context, req *mdns.Msg, tcp bool) (*mdn
 	q := req.Copy()
 	q.Id = mdns.Id() // our own ID towards the upstream, not the client's
 	var errs []error
-	for _, up := range f.upstreams {
+	first := int(f.first.Load())
+	for n := range len(f.upstreams) {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			break
 		}
+		i := (first + n) % len(f.upstreams)
+		up := f.upstreams[i]
 		resp, err := f.ask(ctx, q, up, tcp)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("upstream %s: %w", up, err))
 			continue
+		}
+		if i != first {
+			f.first.Store(int32(i))
 		}
 		resp.Id = req.Id
 		return resp, nil

@@ -49,6 +49,10 @@ type Config struct {
 	// ForwardTimeout bounds one attempt at one upstream;
 	// DefaultForwardTimeout when zero.
 	ForwardTimeout time.Duration
+	// FreeBind lets the server bind listen addresses not (yet) assigned to
+	// any interface (Linux IP_FREEBIND), such as the pod bridge's gateway
+	// address before the first pod creates the bridge.
+	FreeBind bool
 	// Registerer, when set, receives the server's metrics.
 	Registerer prometheus.Registerer
 	// Logger logs; discarded when nil.
@@ -57,13 +61,14 @@ type Config struct {
 
 // Server is a cluster DNS server. Make one with New, then call Run.
 type Server struct {
-	client  kubernetes.Interface
-	listen  []string
-	log     *slog.Logger
-	index   *index
-	fwd     *forwarder
-	metrics *metrics
-	ready   chan struct{}
+	client   kubernetes.Interface
+	listen   []string
+	freeBind bool
+	log      *slog.Logger
+	index    *index
+	fwd      *forwarder
+	metrics  *metrics
+	ready    chan struct{}
 
 	mu    sync.Mutex
 	addrs []string
@@ -125,13 +130,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
 	return &Server{
-		client:  cfg.Client,
-		listen:  cfg.Listen,
-		log:     cfg.Logger,
-		index:   newIndex(domain+".", uint32(time.Now().Unix())),
-		fwd:     newForwarder(ups, cfg.ForwardTimeout),
-		metrics: m,
-		ready:   make(chan struct{}),
+		client:   cfg.Client,
+		listen:   cfg.Listen,
+		freeBind: cfg.FreeBind,
+		log:      cfg.Logger,
+		index:    newIndex(domain+".", uint32(time.Now().Unix())),
+		fwd:      newForwarder(ups, cfg.ForwardTimeout),
+		metrics:  m,
+		ready:    make(chan struct{}),
 	}, nil
 }
 
@@ -155,7 +161,7 @@ func (s *Server) Upstreams() []string { return s.fwd.upstreams }
 // nil when ctx ends, and an error when a socket cannot be bound or serving
 // fails. Run may be called once.
 func (s *Server) Run(ctx context.Context) error {
-	socks, err := bindAll(s.listen)
+	socks, err := bindAll(ctx, s.listen, s.freeBind)
 	if err != nil {
 		return err
 	}
@@ -339,15 +345,16 @@ func (s *Server) answer(ctx context.Context, req *mdns.Msg, tcp bool) (*mdns.Msg
 		return reply(req, mdns.RcodeFormatError), "cluster"
 	}
 	q := req.Question[0]
-	name := strings.ToLower(mdns.Fqdn(q.Name))
+	owner := mdns.Fqdn(q.Name)
+	name := strings.ToLower(owner)
 	zone := s.index.zone
 	var res result
 	inZone := mdns.IsSubDomain(zone, name)
 	switch {
 	case inZone:
-		res = s.resolveCluster(ctx, q.Name, name, q.Qtype, 0)
+		res = s.resolveCluster(ctx, owner, name, q.Qtype, 0)
 	case strings.HasSuffix(name, ".in-addr.arpa.") || strings.HasSuffix(name, ".ip6.arpa."):
-		res = s.resolveReverse(q.Name, name, q.Qtype)
+		res = s.resolveReverse(owner, name, q.Qtype)
 	default:
 		res.forward = true
 	}
@@ -387,10 +394,10 @@ type socket struct {
 }
 
 // bindAll binds every listen address; on a failure it closes what it bound.
-func bindAll(listen []string) ([]socket, error) {
+func bindAll(ctx context.Context, listen []string, free bool) ([]socket, error) {
 	var out []socket
 	for _, l := range listen {
-		sk, err := bind(l)
+		sk, err := bind(ctx, l, free)
 		if err != nil {
 			for _, o := range out {
 				o.pc.Close()
@@ -405,21 +412,29 @@ func bindAll(listen []string) ([]socket, error) {
 
 // bind binds addr over UDP, then TCP on the same port (with port 0, a port
 // free for both, retried a few times).
-func bind(addr string) (socket, error) {
+func bind(ctx context.Context, addr string, free bool) (socket, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return socket{}, fmt.Errorf("dns: listen address %q: %w", addr, err)
+	}
+	var lc net.ListenConfig
+	if free {
+		lc.Control = freeBind(ap.Addr())
+	}
 	var lastErr error
 	for range 10 {
-		pc, err := net.ListenPacket("udp", addr)
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
 		if err != nil {
 			return socket{}, fmt.Errorf("dns: listen on udp %s: %w", addr, err)
 		}
 		bound := pc.LocalAddr().String()
-		ln, err := net.Listen("tcp", bound)
+		ln, err := lc.Listen(ctx, "tcp", bound)
 		if err == nil {
 			return socket{addr: bound, pc: pc, ln: ln}, nil
 		}
 		pc.Close()
 		lastErr = fmt.Errorf("dns: listen on tcp %s: %w", bound, err)
-		if ap, _ := netip.ParseAddrPort(addr); ap.Port() != 0 {
+		if ap.Port() != 0 {
 			break
 		}
 	}

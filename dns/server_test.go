@@ -102,13 +102,14 @@ func TestForwardFailover(t *testing.T) {
 		name      string
 		upstreams func() []string
 		want      []string
+		wantFirst int32 // the upstream the next query starts with
 	}{
-		{"first upstream dead, second answers", func() []string { return []string{deadAddr(t), up.addr} },
-			[]string{"NOERROR", "example.org. A 93.184.216.34"}},
+		{"first upstream dead, second answers and is asked first next time", func() []string { return []string{deadAddr(t), up.addr} },
+			[]string{"NOERROR", "example.org. A 93.184.216.34"}, 1},
 		{"no upstream answers: SERVFAIL", func() []string { return []string{deadAddr(t), deadAddr(t)} },
-			[]string{"SERVFAIL"}},
+			[]string{"SERVFAIL"}, 0},
 		{"no upstream at all: SERVFAIL", func() []string { return []string{} },
-			[]string{"SERVFAIL"}},
+			[]string{"SERVFAIL"}, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +122,9 @@ func TestForwardFailover(t *testing.T) {
 			}
 			if got := summary(resp); !slices.Equal(got, tc.want) {
 				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			if got := s.fwd.first.Load(); got != tc.wantFirst {
+				t.Errorf("next query starts with upstream %d, want %d", got, tc.wantFirst)
 			}
 		})
 	}
@@ -216,4 +220,40 @@ func labels(m *dto.Metric) string {
 		l = append(l, fmt.Sprintf("%s=%q", p.GetName(), p.GetValue()))
 	}
 	return "{" + strings.Join(l, ",") + "}"
+}
+
+// TestBind: an address no interface holds can be bound only with FreeBind
+// (the pod bridge's gateway before the bridge exists).
+func TestBind(t *testing.T) {
+	const absent = "192.0.2.53:0" // TEST-NET-1, on no interface
+	tests := []struct {
+		name     string
+		listen   string
+		freeBind bool
+		wantErr  string
+	}{
+		{"loopback", "127.0.0.1:0", false, ""},
+		{"absent address with FreeBind", absent, true, ""},
+		{"absent address without", absent, false, "listen on udp " + absent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			socks, err := bindAll(t.Context(), []string{tc.listen}, tc.freeBind)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sk := socks[0]
+			defer sk.pc.Close()
+			defer sk.ln.Close()
+			if sk.pc.LocalAddr().String() != sk.ln.Addr().String() || strings.HasSuffix(sk.addr, ":0") {
+				t.Errorf("udp %s and tcp %s differ, or no port chosen (%s)", sk.pc.LocalAddr(), sk.ln.Addr(), sk.addr)
+			}
+		})
+	}
 }
