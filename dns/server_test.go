@@ -1,7 +1,10 @@
 package dns
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -253,6 +256,68 @@ func TestBind(t *testing.T) {
 			defer sk.ln.Close()
 			if sk.pc.LocalAddr().String() != sk.ln.Addr().String() || strings.HasSuffix(sk.addr, ":0") {
 				t.Errorf("udp %s and tcp %s differ, or no port chosen (%s)", sk.pc.LocalAddr(), sk.ln.Addr(), sk.addr)
+			}
+		})
+	}
+}
+
+// TestGoResolver asks through Go's own stub resolver, as a program in a pod
+// would: search-list expansion of a short name, SRV, PTR.
+func TestGoResolver(t *testing.T) {
+	up := startUpstream(t)
+	s, _ := startServer(t, []string{up.addr}, clusterObjects()...)
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, s.Addrs()[0])
+	}}
+	ctx := t.Context()
+	tests := []struct {
+		name string
+		do   func() (string, error)
+		want string
+	}{
+		{"service name", func() (string, error) {
+			a, err := r.LookupHost(ctx, "web.demo.svc.cluster.local.")
+			return strings.Join(a, " "), err
+		}, "10.96.0.20"},
+		{"headless service", func() (string, error) {
+			a, err := r.LookupHost(ctx, "db.demo.svc.cluster.local.")
+			slices.Sort(a)
+			return strings.Join(a, " "), err
+		}, "10.244.0.7 10.244.0.8 10.244.0.9"},
+		{"SRV", func() (string, error) {
+			cname, srvs, err := r.LookupSRV(ctx, "http", "tcp", "web.demo.svc.cluster.local.")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s %s:%d", cname, srvs[0].Target, srvs[0].Port), nil
+		}, "_http._tcp.web.demo.svc.cluster.local. web.demo.svc.cluster.local.:80"},
+		{"PTR", func() (string, error) {
+			n, err := r.LookupAddr(ctx, "10.244.0.8")
+			return strings.Join(n, " "), err
+		}, "db-1.db.demo.svc.cluster.local."},
+		{"ExternalName", func() (string, error) {
+			a, err := r.LookupHost(ctx, "ext.demo.svc.cluster.local.")
+			slices.Sort(a)
+			return strings.Join(a, " "), err
+		}, "2606:2800::1 93.184.216.34"},
+		{"unknown name", func() (string, error) {
+			_, err := r.LookupHost(ctx, "nope.demo.svc.cluster.local.")
+			var de *net.DNSError
+			if errors.As(err, &de) && de.IsNotFound {
+				return "not found", nil
+			}
+			return "", err
+		}, "not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.do()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
 	}
