@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // nftConn is what apply needs of a *nftables.Conn: queue messages, then
@@ -139,4 +142,30 @@ func mapKey(k KeyKind, e MapElement) []byte {
 	b = append(b, byte(e.Proto), 0, 0, 0)
 	b = append(b, binaryutil.BigEndian.PutUint16(e.Port)...)
 	return append(b, 0, 0)
+}
+
+// socketBuffer is the netlink socket's send and receive buffer: a whole
+// table goes out in one sendmsg, and every message of it is acknowledged
+// (as nft does, it is forced past the sysctl maximum; it is a limit, not an
+// allocation).
+const socketBuffer = 256 << 20
+
+// newNftConn opens the netlink connection the proxy applies tables with. It
+// needs CAP_NET_ADMIN.
+func newNftConn() (*nftables.Conn, error) {
+	return nftables.New(nftables.WithSockOptions(func(c *netlink.Conn) error {
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("netlink socket: %w", err)
+		}
+		var serr error
+		err = rc.Control(func(fd uintptr) {
+			for _, opt := range []int{unix.SO_SNDBUFFORCE, unix.SO_RCVBUFFORCE} {
+				if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, socketBuffer); e != nil {
+					serr = fmt.Errorf("netlink socket buffer: %w", e)
+				}
+			}
+		})
+		return cmp.Or(err, serr)
+	}))
 }

@@ -15,7 +15,7 @@ import (
 
 // requireNft skips (fails under CI) when the kernel tests cannot run: they
 // need root (in the isolated namespace) and nft to inspect the result.
-func requireNft(t *testing.T) {
+func requireNft(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		testenv.Missing(t, "root (for nftables in a network namespace of the tests' own)")
@@ -34,9 +34,9 @@ func nftList(t *testing.T) string {
 	return string(out)
 }
 
-func newConn(t *testing.T) *nftables.Conn {
+func newConn(t testing.TB) *nftables.Conn {
 	t.Helper()
-	c, err := nftables.New()
+	c, err := newNftConn()
 	if err != nil {
 		t.Fatalf("nftables: %v", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/nftables"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -102,7 +101,7 @@ func New(cfg Config) (*Proxier, error) {
 	}
 	p := &Proxier{cfg: cfg, log: cfg.Logger, conn: cfg.conn, syncRequests: make(chan struct{}, 1), metrics: newMetrics()}
 	if p.conn == nil {
-		c, err := nftables.New()
+		c, err := newNftConn()
 		if err != nil {
 			return nil, fmt.Errorf("proxy: netlink connection for nftables: %w", err)
 		}
