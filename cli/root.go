@@ -54,6 +54,7 @@ func NewRootCommand(logOut io.Writer) *cobra.Command {
 	cmd.AddCommand(newVersionCommand(opts))
 	cmd.AddCommand(newServerCommand(opts))
 	cmd.AddCommand(newNodeCommand(opts))
+	cmd.AddCommand(newProxyCommand(opts))
 	cmd.AddCommand(newLogDriverCommand())
 	return cmd
 }

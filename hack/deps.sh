@@ -71,7 +71,8 @@ check() {
 	need_cmd ip iproute2
 
 	# ---- Later dependencies go here (proxy). ----
-	# need_cmd nft nftables
+	# nft lists the proxy's table in its tests and the acceptance script.
+	need_cmd nft nftables
 	# ---- End of later dependencies. ----
 }
 
