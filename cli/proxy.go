@@ -22,6 +22,7 @@ type proxyOptions struct {
 	metricsAddr   string
 	healthzAddr   string
 	clusterCIDR   string
+	serviceCIDR   string
 }
 
 func newProxyCommand(opts *globalOptions) *cobra.Command {
@@ -51,6 +52,7 @@ The table stays when the proxy stops. Needs root (CAP_NET_ADMIN).`,
 	f.DurationVar(&o.syncPeriod, "sync-period", proxy.DefaultSyncPeriod, "time between full resyncs when nothing changes")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", "127.0.0.1:10249", "address of /metrics (empty: off)")
 	f.StringVar(&o.healthzAddr, "healthz-bind-address", "0.0.0.0:10256", "address of /healthz (empty: off)")
+	f.StringVar(&o.serviceCIDR, "service-cidr", "10.96.0.0/16", "the range of ClusterIPs (routed to lo when no route covers it, so the node reaches them)")
 	f.StringVar(&o.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the pod network: Service traffic from outside it and pod traffic leaving it are masqueraded (empty: neither)")
 	return cmd
 }
@@ -72,6 +74,10 @@ func (o *proxyOptions) run(cmd *cobra.Command, opts *globalOptions) error {
 		}
 		cidr = p.Masked()
 	}
+	svcCIDR, err := netip.ParsePrefix(o.serviceCIDR)
+	if err != nil {
+		return fmt.Errorf("--service-cidr %q: %w", o.serviceCIDR, err)
+	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.kubeconfig
 	rest, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
@@ -84,7 +90,7 @@ func (o *proxyOptions) run(cmd *cobra.Command, opts *globalOptions) error {
 		return fmt.Errorf("API client: %w", err)
 	}
 	p, err := proxy.New(proxy.Config{
-		Client: client, NodeName: name, ClusterCIDR: cidr,
+		Client: client, NodeName: name, ClusterCIDR: cidr, ServiceCIDR: svcCIDR.Masked(),
 		MinSyncPeriod: o.minSyncPeriod, SyncPeriod: o.syncPeriod,
 		MetricsAddr: o.metricsAddr, HealthzAddr: o.healthzAddr, Logger: opts.logger,
 	})

@@ -39,6 +39,9 @@ type Config struct {
 	NodeName string
 	// ClusterCIDR is the pod network (see BuildConfig.ClusterCIDR).
 	ClusterCIDR netip.Prefix
+	// ServiceCIDR is the range of ClusterIPs: routed to lo when no route
+	// covers it, so the node itself reaches them (see ensureServiceRoute).
+	ServiceCIDR netip.Prefix
 	// MinSyncPeriod is the least time between two syncs: changes within
 	// it are applied together. Default DefaultMinSyncPeriod.
 	MinSyncPeriod time.Duration
@@ -170,6 +173,9 @@ func (p *Proxier) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); _ = srv.Serve(l) }()
 		go func() { defer wg.Done(); <-ctx.Done(); _ = srv.Close() }()
 		p.log.Info("proxy: serving", "path", s.path, "addr", l.Addr().String())
+	}
+	if err := ensureServiceRoute(p.cfg.ServiceCIDR, p.log); err != nil {
+		p.log.Warn("proxy: the node may not reach ClusterIPs", "err", err)
 	}
 	for _, f := range p.factories {
 		f.Start(ctx.Done())
